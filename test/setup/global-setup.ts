@@ -1,0 +1,63 @@
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import type { TestProject } from 'vitest/node';
+import { startPostgres, startS3, containerRuntimeAnswers, type RunningServer } from '../../scripts/dev-servers.js';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    /** URL of the test PostgreSQL server's `postgres` database. */
+    pgUrl: string;
+    s3Endpoint: string;
+    s3Bucket: string;
+    s3Credentials: { accessKeyId: string; secretAccessKey: string };
+  }
+}
+
+/** Starts one PostgreSQL and one S3 server for the whole run; every test file gets their addresses. */
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const started: RunningServer[] = [];
+  let stopping: Promise<void> | undefined;
+  const stopAll = (): Promise<void> =>
+    (stopping ??= Promise.allSettled(started.map((s) => s.stop())).then(() => undefined));
+  // Interrupted runs (Ctrl-C, CI timeout) still stop the servers and remove their temp folders.
+  const onSignal = (signal: NodeJS.Signals): void => {
+    void stopAll().finally(() => process.kill(process.pid, signal));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+
+  const containers =
+    !process.env.TENANTDB_TEST_PG_URL || !process.env.TENANTDB_TEST_S3_ENDPOINT ? await containerRuntimeAnswers() : false;
+  const log = (line: string): void => void process.stderr.write(`[tenantdb test] ${line}\n`);
+  const results = await Promise.allSettled([startPostgres({ log }, containers), startS3({ log }, containers)]);
+  for (const r of results) if (r.status === 'fulfilled') started.push(r.value);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) {
+    await stopAll();
+    throw failed.reason;
+  }
+  const [pg, s3] = started as [RunningServer, RunningServer];
+  log(`PostgreSQL: ${pg.kind}; S3: ${s3.kind}`);
+
+  const bucket = process.env.TENANTDB_TEST_S3_BUCKET ?? 'tenantdb-test';
+  const credentials = s3.credentials!;
+  const client = new S3Client({ endpoint: s3.url, region: 'us-east-1', forcePathStyle: true, credentials });
+  try {
+    await client.send(new CreateBucketCommand({ Bucket: bucket }));
+  } catch (err) {
+    const name = (err as { name?: string }).name;
+    if (name !== 'BucketAlreadyOwnedByYou' && name !== 'BucketAlreadyExists') throw err;
+  } finally {
+    client.destroy();
+  }
+
+  project.provide('pgUrl', pg.url);
+  project.provide('s3Endpoint', s3.url);
+  project.provide('s3Bucket', bucket);
+  project.provide('s3Credentials', credentials);
+
+  return async () => {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await stopAll();
+  };
+}

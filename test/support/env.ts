@@ -1,0 +1,128 @@
+import { randomBytes } from 'node:crypto';
+import { S3Client, ListObjectsV2Command, DeleteObjectsCommand } from '@aws-sdk/client-s3';
+import pg from 'pg';
+import { afterAll, inject } from 'vitest';
+import { createPlatform, type Platform, type PlatformOptions } from '../../src/index.js';
+
+/** URL of the test server's `postgres` database. */
+export function serverUrl(): string {
+  return inject('pgUrl');
+}
+
+/** The test server's URL pointing at `database`. */
+export function dbUrl(database: string): string {
+  const u = new URL(inject('pgUrl'));
+  u.pathname = `/${database}`;
+  return u.toString();
+}
+
+/** A client on the harness' S3 server, with the checksum settings S3-compatible servers need. */
+export function testS3Client(): S3Client {
+  return new S3Client({
+    endpoint: inject('s3Endpoint'),
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: inject('s3Credentials'),
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+}
+
+/** Runs one query on the server's `postgres` database with a short-lived client. */
+export async function adminQuery<R extends pg.QueryResultRow = pg.QueryResultRow>(
+  sql: string,
+  params?: unknown[],
+  database = 'postgres',
+): Promise<pg.QueryResult<R>> {
+  const client = new pg.Client({ connectionString: dbUrl(database) });
+  await client.connect();
+  try {
+    return await client.query<R>(sql, params);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Drops a database and everything registered in it as a tenant or template database. */
+export async function dropPlatformDatabases(mainDb: string): Promise<void> {
+  const exists = await adminQuery('SELECT 1 FROM pg_database WHERE datname = $1', [mainDb]);
+  const names: string[] = [];
+  if (exists.rowCount) {
+    // Either table may not exist yet, depending on how far the file's platform got.
+    for (const table of ['tenants', 'tenant_templates']) {
+      const listed = await adminQuery<{ name: string }>(`SELECT database_name AS name FROM ${table}`, [], mainDb).catch(
+        () => ({ rows: [] as { name: string }[] }),
+      );
+      names.push(...listed.rows.map((r) => r.name));
+    }
+  }
+  for (const name of [...names, mainDb]) {
+    await adminQuery(`DROP DATABASE IF EXISTS "${name.replace(/"/g, '""')}" WITH (FORCE)`);
+  }
+}
+
+/** Deletes every object under a key prefix. */
+export async function deletePrefix(client: S3Client, bucket: string, prefix: string): Promise<void> {
+  for (;;) {
+    const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix }));
+    const keys = (page.Contents ?? []).map((o) => ({ Key: o.Key! }));
+    if (keys.length === 0) return;
+    await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys } }));
+  }
+}
+
+/** A name unique to this run, lower-case ASCII, safe as a database name. */
+export function uniqueName(tag: string): string {
+  return `${tag}_${randomBytes(4).toString('hex')}`;
+}
+
+/**
+ * Per test file: a unique main database and S3 key prefix, and platforms on them that are closed and
+ * cleaned up (databases dropped, objects deleted) after the file.
+ */
+export function useTestPlatform(defaults: Partial<PlatformOptions> = {}): {
+  mainDb: string;
+  mainUrl: string;
+  prefix: string;
+  options(extra?: Partial<PlatformOptions>): PlatformOptions;
+  platform(extra?: Partial<PlatformOptions>): Platform;
+} {
+  const mainDb = uniqueName('tdbt');
+  const mainUrl = dbUrl(mainDb);
+  const prefix = `${mainDb}/`;
+  const platforms: Platform[] = [];
+  const options = (extra: Partial<PlatformOptions> = {}): PlatformOptions => ({
+    mainUrl,
+    s3: {
+      bucket: inject('s3Bucket'),
+      endpoint: inject('s3Endpoint'),
+      region: 'us-east-1',
+      forcePathStyle: true,
+      credentials: inject('s3Credentials'),
+      prefix,
+    },
+    ...defaults,
+    ...extra,
+  });
+  afterAll(async () => {
+    await Promise.allSettled(platforms.map((p) => p.close()));
+    await dropPlatformDatabases(mainDb);
+    const s3 = testS3Client();
+    try {
+      await deletePrefix(s3, inject('s3Bucket'), prefix);
+    } finally {
+      s3.destroy();
+    }
+  });
+  return {
+    mainDb,
+    mainUrl,
+    prefix,
+    options,
+    platform(extra) {
+      const p = createPlatform(options(extra));
+      platforms.push(p);
+      return p;
+    },
+  };
+}

@@ -1,0 +1,22 @@
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+// `npm test` builds first; this checks what a host app loads, not the sources.
+const dist = path.resolve(import.meta.dirname, '../../dist');
+
+describe('the dual ESM/CJS build', () => {
+  it('loads both ways, and TenantDbError instanceof holds across the two copies', async () => {
+    const cjs = createRequire(import.meta.url)(path.join(dist, 'index.cjs'));
+    const esm = await import(pathToFileURL(path.join(dist, 'index.js')).href);
+    expect(cjs.TenantDbError).not.toBe(esm.TenantDbError);
+    const fromCjs = new cjs.TenantDbError('NOT_FOUND', 'no such tenant');
+    const fromEsm = new esm.TenantDbError('NOT_FOUND', 'no such tenant');
+    expect(fromCjs instanceof esm.TenantDbError).toBe(true);
+    expect(fromEsm instanceof cjs.TenantDbError).toBe(true);
+    expect(new Error('plain') instanceof cjs.TenantDbError).toBe(false);
+    expect(typeof cjs.createPlatform).toBe('function');
+    expect(typeof esm.createPlatform).toBe('function');
+  });
+});
