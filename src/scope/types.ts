@@ -1,0 +1,29 @@
+import type pg from 'pg';
+import type { DocumentsService } from '../documents/types.js';
+import type { Role } from '../memberships/types.js';
+import type { Tenant } from '../tenants/types.js';
+
+/** Runs SQL on a tenant database. */
+export interface Queryable {
+  /** A parameterised query; `params` are sent separately, never interpolated. */
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, params?: unknown[]): Promise<pg.QueryResult<R>>;
+}
+
+/** The scope `withTenant` runs `fn` in; also what `currentTenant()` returns inside it. */
+export interface TenantContext extends Queryable {
+  readonly tenant: Tenant;
+  /** The acting user's role; undefined in a trusted (server-code) scope. */
+  readonly role: Role | undefined;
+  /** The acting user's id, when `withTenant` was given one. */
+  readonly userId: string | undefined;
+  /** Runs `fn` in a transaction on one connection: commit on return, rollback on throw. */
+  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  /** The tenant's documents. */
+  readonly documents: DocumentsService;
+}
+
+/** Options of `withTenant`. */
+export interface WithTenantOptions {
+  /** The acting user: must be active and a member of the tenant (else FORBIDDEN). */
+  userId?: string;
+}

@@ -1,0 +1,58 @@
+/** Where a tenant's database is in its life: `provisioning` until its database is ready, `failed` if that failed. */
+export type TenantStatus = 'provisioning' | 'ready' | 'failed';
+
+/** A tenant (an organisation), with a PostgreSQL database of its own. */
+export interface Tenant {
+  id: string;
+  /** 1 to 255 characters, any script. */
+  name: string;
+  /** `tenant_<slug>_<first 8 hex of id>`, at most 63 bytes. */
+  databaseName: string;
+  /** The name of the server (a key of `tenantServers`) the database lives on. */
+  server: string;
+  /** False once deactivated: entering the tenant gives TENANT_INACTIVE. */
+  isActive: boolean;
+  status: TenantStatus;
+  createdAt: Date;
+  updatedAt: Date;
+  createdBy: string | null;
+}
+
+/** Input of `tenants.create`. */
+export interface CreateTenantInput {
+  name: string;
+  /** A user id; that user becomes the tenant's first admin. */
+  createdBy?: string;
+  /** A key of `tenantServers`. Default: `'default'`. */
+  server?: string;
+}
+
+/** What `tenants.stats` returns. */
+export interface TenantStats {
+  databaseSizeBytes: number;
+  documents: number;
+  files: number;
+  /** Bytes of the distinct stored files (after deduplication). */
+  storedBytes: number;
+}
+
+/** What `tenants.repair` did. */
+export interface RepairResult {
+  /** Tenants whose provisioning was finished. */
+  finished: string[];
+  /** Half-provisioned tenants removed. */
+  removed: string[];
+}
+
+/** `platform.tenants`. */
+export interface TenantsService {
+  create(input: CreateTenantInput): Promise<Tenant>;
+  /** By id or database name; NOT_FOUND if none. */
+  get(idOrDatabaseName: string): Promise<Tenant>;
+  list(options?: { includeInactive?: boolean }): Promise<Tenant[]>;
+  deactivate(id: string): Promise<Tenant>;
+  activate(id: string): Promise<Tenant>;
+  drop(id: string): Promise<void>;
+  stats(id: string): Promise<TenantStats>;
+  repair(): Promise<RepairResult>;
+}
