@@ -1,0 +1,82 @@
+import { Readable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { toReadable } from '../../src/documents/body.js';
+import type { UploadBody } from '../../src/documents/types.js';
+
+async function bytesOf(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+function codeOf(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (err) {
+    return (err as { code?: string }).code;
+  }
+  return undefined;
+}
+
+describe('toReadable', () => {
+  it('streams a Buffer', async () => {
+    expect(await bytesOf(toReadable(Buffer.from([1, 2, 3])))).toEqual(Buffer.from([1, 2, 3]));
+  });
+
+  it('streams exactly the bytes of a Uint8Array view, not its whole backing buffer', async () => {
+    const backing = new Uint8Array([9, 1, 2, 3, 9]);
+    const view = backing.subarray(1, 4);
+    expect(await bytesOf(toReadable(view))).toEqual(Buffer.from([1, 2, 3]));
+  });
+
+  it('streams a string as UTF-8', async () => {
+    expect(await bytesOf(toReadable('héllo €'))).toEqual(Buffer.from('héllo €', 'utf8'));
+  });
+
+  it('streams empty bodies as zero bytes', async () => {
+    expect((await bytesOf(toReadable(''))).length).toBe(0);
+    expect((await bytesOf(toReadable(Buffer.alloc(0)))).length).toBe(0);
+  });
+
+  it('returns a Readable as is', () => {
+    const stream = Readable.from([Buffer.from('x')]);
+    expect(toReadable(stream)).toBe(stream);
+  });
+
+  it('streams an async generator of Uint8Arrays', async () => {
+    async function* gen(): AsyncGenerator<Uint8Array> {
+      yield new Uint8Array([1, 2]);
+      yield Buffer.from([3]);
+      yield new Uint8Array(0);
+      yield new Uint8Array([4]);
+    }
+    const stream = toReadable(gen());
+    expect(stream.readableObjectMode).toBe(false);
+    expect(await bytesOf(stream)).toEqual(Buffer.from([1, 2, 3, 4]));
+  });
+
+  it('streams a web ReadableStream (an AsyncIterable)', async () => {
+    const web = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(new Uint8Array([5, 6]));
+        controller.enqueue(new Uint8Array([7]));
+        controller.close();
+      },
+    });
+    expect(await bytesOf(toReadable(web as unknown as UploadBody))).toEqual(Buffer.from([5, 6, 7]));
+  });
+
+  it('fails the stream when an async iterable yields something other than bytes', async () => {
+    async function* gen(): AsyncGenerator<unknown> {
+      yield Buffer.from('ok');
+      yield { not: 'bytes' };
+    }
+    await expect(bytesOf(toReadable(gen() as AsyncIterable<Uint8Array>))).rejects.toBeInstanceOf(Error);
+  });
+
+  it('rejects other values with VALIDATION', () => {
+    for (const body of [undefined, null, 42, {}, [Buffer.from('a')], new ArrayBuffer(2), new Uint16Array(2), true]) {
+      expect(codeOf(() => toReadable(body as unknown as UploadBody))).toBe('VALIDATION');
+    }
+  });
+});
