@@ -1,0 +1,112 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TenantDbError } from '../../src/index.js';
+import { failedMigrationOf } from '../../src/migrations/sql-migrations.js';
+import { adminQuery, useTestPlatform } from '../support/env.js';
+
+const folders: string[] = [];
+afterAll(async () => {
+  for (const dir of folders) await rm(dir, { recursive: true, force: true });
+});
+
+async function folderWith(files: Record<string, string>): Promise<string> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'tenantdb-main-mig-'));
+  folders.push(dir);
+  for (const [name, sql] of Object.entries(files)) await writeFile(path.join(dir, name), sql);
+  return dir;
+}
+
+async function rejection(promise: Promise<unknown>): Promise<TenantDbError> {
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(TenantDbError);
+  return err as TenantDbError;
+}
+
+describe('platform.migrations.main', () => {
+  const env = useTestPlatform();
+  let hostFolder: string;
+
+  beforeAll(async () => {
+    // The database exists, empty: migrations.main works on it without init().
+    await adminQuery(`CREATE DATABASE "${env.mainDb}"`);
+    hostFolder = await folderWith({
+      '0001_app_orders.sql': 'CREATE TABLE app_orders (id serial PRIMARY KEY, user_id uuid REFERENCES users (id));',
+      '0001_app_orders.down.sql': 'DROP TABLE app_orders;',
+      '0002_app_order_notes.sql': "ALTER TABLE app_orders ADD COLUMN note text NOT NULL DEFAULT '';",
+      '0002_app_order_notes.down.sql': 'ALTER TABLE app_orders DROP COLUMN note;',
+    });
+  });
+
+  async function applied(): Promise<string[]> {
+    const { rows } = await adminQuery<{ name: string }>('SELECT name FROM tenantdb_migrations ORDER BY applied_at, name', [], env.mainDb);
+    return rows.map((r) => r.name);
+  }
+
+  it('runs the host migrations after the built-in ones', async () => {
+    const platform = env.platform({ mainMigrations: [hostFolder] });
+    const pending = await platform.migrations.main.pending();
+    expect(pending.map((m) => m.name)).toEqual(['0001_initial', '0001_app_orders', '0002_app_order_notes']);
+    expect(pending[1]!.path).toBe(path.join(hostFolder, '0001_app_orders.sql'));
+    expect(await platform.migrations.main.executed()).toEqual([]);
+  });
+
+  it('applies each migration once when two platforms migrate the same database at once', async () => {
+    const a = env.platform({ mainMigrations: [hostFolder] });
+    const b = env.platform({ mainMigrations: [hostFolder] });
+    const [fromA, fromB] = await Promise.all([a.migrations.main.up(), b.migrations.main.up()]);
+    expect([...fromA, ...fromB].map((m) => m.name).sort()).toEqual(
+      ['0001_app_orders', '0001_initial', '0002_app_order_notes'].sort(),
+    );
+    // Applied in order: the host's after the built-in one (its foreign key needs users).
+    expect(await applied()).toEqual(['0001_initial', '0001_app_orders', '0002_app_order_notes']);
+    expect(await a.migrations.main.pending()).toEqual([]);
+    expect((await b.migrations.main.executed()).map((m) => m.name)).toEqual([
+      '0001_initial',
+      '0001_app_orders',
+      '0002_app_order_notes',
+    ]);
+  });
+
+  it('down({ to }) reverts host migrations with their .down.sql files', async () => {
+    const platform = env.platform({ mainMigrations: [hostFolder] });
+    expect((await platform.migrations.main.down()).map((m) => m.name)).toEqual(['0002_app_order_notes']);
+    expect((await platform.migrations.main.down({ to: '0001_app_orders' })).map((m) => m.name)).toEqual(['0001_app_orders']);
+    expect(await applied()).toEqual(['0001_initial']);
+    const { rows } = await adminQuery<{ t: string | null }>("SELECT to_regclass('app_orders') AS t", [], env.mainDb);
+    expect(rows[0]!.t).toBeNull();
+    expect((await platform.migrations.main.up()).map((m) => m.name)).toEqual(['0001_app_orders', '0002_app_order_notes']);
+  });
+
+  it('down({ to: 0 }) reverts the host migrations, then stops at the irreversible initial one', async () => {
+    const platform = env.platform({ mainMigrations: [hostFolder] });
+    const err = await rejection(platform.migrations.main.down({ to: 0 }));
+    expect(err.code).toBe('MIGRATION_FAILED');
+    expect(failedMigrationOf(err)).toBe('0001_initial');
+    expect(await applied()).toEqual(['0001_initial']);
+    await platform.migrations.main.up();
+  });
+
+  it('reports an edited, already-applied host migration and applies nothing', async () => {
+    const edited = await folderWith({
+      '0001_app_orders.sql': 'CREATE TABLE app_orders (id bigserial PRIMARY KEY);',
+      '0003_app_more.sql': 'CREATE TABLE app_more ();',
+    });
+    const platform = env.platform({ mainMigrations: [edited] });
+    const err = await rejection(platform.migrations.main.up());
+    expect(err.code).toBe('MIGRATION_FAILED');
+    expect(failedMigrationOf(err)).toBe('0001_app_orders');
+    expect(err.message).toContain('0001_app_orders');
+    const { rows } = await adminQuery<{ t: string | null }>("SELECT to_regclass('app_more') AS t", [], env.mainDb);
+    expect(rows[0]!.t).toBeNull();
+  });
+
+  it('a host folder that does not exist is VALIDATION', async () => {
+    const platform = env.platform({ mainMigrations: [path.join(os.tmpdir(), 'tenantdb-no-such-folder')] });
+    expect((await rejection(platform.migrations.main.pending())).code).toBe('VALIDATION');
+  });
+});
