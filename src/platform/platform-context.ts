@@ -43,6 +43,30 @@ export class PlatformContext {
     return this.#mainPool;
   }
 
+  /**
+   * Runs `fn` in a transaction on one connection of the main pool: commit when it returns, rollback
+   * when it throws. A connection whose ROLLBACK fails is discarded, not returned to the pool.
+   */
+  async mainTransaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.main.connect();
+    let broken = false;
+    try {
+      await client.query('BEGIN');
+      try {
+        const result = await fn(client);
+        await client.query('COMMIT');
+        return result;
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => {
+          broken = true;
+        });
+        throw err;
+      }
+    } finally {
+      client.release(broken);
+    }
+  }
+
   /** Registers work to do on close (ending pools), run in reverse order of registration. */
   onClose(fn: () => Promise<void>): void {
     this.#closers.push(fn);

@@ -1,5 +1,70 @@
+import pg from 'pg';
+import { TenantDbError } from '../errors.js';
+import { MembershipsServiceImpl } from '../memberships/memberships-service.js';
+import type { MembershipsService } from '../memberships/types.js';
+import { createMainMigrations, type MainMigrations } from '../migrations/main-migrations.js';
+import { FleetMigrations } from '../migrations/fleet-migrations.js';
+import type { SqlUmzug } from '../migrations/sql-migrations.js';
+import type {
+  FleetMigrateOptions,
+  FleetMigrateResult,
+  TenantMigrationStatus,
+} from '../migrations/types.js';
+import { DocumentsServiceImpl } from '../documents/documents-service.js';
+import { TenantPoolManager } from '../pools/tenant-pool-manager.js';
+import { TenantScopes } from '../scope/tenant-scope.js';
+import type { TenantContext, WithTenantOptions } from '../scope/types.js';
+import { S3ObjectStore } from '../storage/s3-object-store.js';
+import type { ObjectStore } from '../storage/object-store.js';
+import { sweepStorage, type SweepOptions, type SweepResult } from '../storage/storage-sweep.js';
+import { ServerAdmin } from '../tenants/server-admin.js';
+import { TenantTemplates } from '../tenants/tenant-templates.js';
+import { TenantsServiceImpl } from '../tenants/tenants-service.js';
+import type { Tenant, TenantsService } from '../tenants/types.js';
+import type { UsersService } from '../users/types.js';
+import { UsersServiceImpl } from '../users/users-service.js';
+import { PG, sqlState } from '../util/pg-errors.js';
+import { databaseOf, withDatabase } from '../util/redact.js';
+import { MAX_IDENTIFIER_BYTES, quoteIdent } from '../util/sql.js';
 import { PlatformContext } from './platform-context.js';
 import { resolveOptions, type PlatformOptions } from './options.js';
+
+/** `platform.migrations.tenants`: the tenant migrations over the whole fleet. */
+export interface FleetMigrationsApi {
+  /**
+   * Migrates every tenant database (or `tenants`), `concurrency` at a time inside the connection budget.
+   * One failure never stops the others; tenants not yet provisioned are skipped; never throws half way.
+   * Also refreshes the template new tenants are cloned from.
+   */
+  up(options?: FleetMigrateOptions): Promise<FleetMigrateResult>;
+  /** Executed and pending migrations of every provisioned tenant. */
+  status(): Promise<TenantMigrationStatus[]>;
+}
+
+/** `platform.migrations`. */
+export interface PlatformMigrations {
+  /** The main database's migrations (built-in, then the host's `mainMigrations`). */
+  readonly main: MainMigrations;
+  /** The tenant migrations (built-in, then the host's `tenantMigrations`) over every tenant database. */
+  readonly tenants: FleetMigrationsApi;
+  /** The Umzug instance of one tenant database (a `Tenant`, an id or a database name). */
+  tenant(tenant: Tenant | string): Promise<SqlUmzug>;
+}
+
+/** `platform.storage`. */
+export interface PlatformStorage {
+  /**
+   * Removes objects that no file row references, older than `olderThanMs` (default one hour), and
+   * aborts stale multipart uploads.
+   */
+  sweep(options?: SweepOptions): Promise<SweepResult>;
+}
+
+/** What `platform.stats()` returns. */
+export interface PlatformStats {
+  pools: { open: number; max: number; hits: number; misses: number; evictions: number };
+  connections: { open: number; max: number };
+}
 
 /** What {@link createPlatform} returns: the whole API of one multi-tenant platform. */
 export interface Platform extends AsyncDisposable {
@@ -8,6 +73,29 @@ export interface Platform extends AsyncDisposable {
    * Idempotent; safe when several processes call it at once.
    */
   init(): Promise<void>;
+  /** The platform's user accounts. */
+  readonly users: UsersService;
+  /** Who belongs to which tenant, with what role. */
+  readonly memberships: MembershipsService;
+  /** Tenants and their databases. */
+  readonly tenants: TenantsService;
+  /** The migrations of the main database and of every tenant database. */
+  readonly migrations: PlatformMigrations;
+  /** Object-store maintenance. */
+  readonly storage: PlatformStorage;
+  /**
+   * Runs `fn(ctx)` in the tenant's scope and returns what it returns. `tenant` is a `Tenant`, an id or a
+   * database name. With `userId`, the user must be an active member (else FORBIDDEN) and `ctx.role` is
+   * their role; without it the caller is trusted server code. Inside, `currentTenant()` returns `ctx`.
+   *
+   * @example
+   * ```ts
+   * const docs = await platform.withTenant(tenantId, (ctx) => ctx.documents.list({}), { userId });
+   * ```
+   */
+  withTenant<T>(tenant: Tenant | string, fn: (ctx: TenantContext) => Promise<T> | T, options?: WithTenantOptions): Promise<T>;
+  /** Pool and connection counters (sync). */
+  stats(): PlatformStats;
   /**
    * Ends every pool the platform opened. Idempotent: every call returns the same promise.
    * Afterwards every call rejects with CLOSED.
@@ -15,17 +103,146 @@ export interface Platform extends AsyncDisposable {
   close(): Promise<void>;
 }
 
+// The main database's name comes from the host's URL: letters, digits, `_` and `$`, within PostgreSQL's limit.
+const MAIN_DATABASE_NAME = /^[\p{L}\p{N}_$]+$/u;
+
+/** The main database's name, checked, quoted as an identifier. */
+function quotedMainDatabase(name: string): string {
+  if (!MAIN_DATABASE_NAME.test(name) || Buffer.byteLength(name) > MAX_IDENTIFIER_BYTES) {
+    throw new TenantDbError(
+      'VALIDATION',
+      `the main database name must be letters, digits, _ or $, at most ${MAX_IDENTIFIER_BYTES} bytes`,
+    );
+  }
+  return quoteIdent(name);
+}
+
+async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
+  client.on('error', () => {}); // a dying connection is reported by the query that fails
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+/**
+ * Creates the main database when it does not exist, through the same server's `postgres` database.
+ * Tolerates another process creating it at the same moment.
+ */
+async function ensureMainDatabase(ctx: PlatformContext): Promise<void> {
+  const mainUrl = ctx.options.mainUrl;
+  const name = databaseOf(mainUrl);
+  const quoted = quotedMainDatabase(name);
+  const fail = (err: unknown): never => {
+    throw new TenantDbError('MIGRATION_FAILED', 'cannot reach or create the main database', { cause: err });
+  };
+  try {
+    // Connecting to it is the usual case and needs no access to `postgres`.
+    await withClient(mainUrl, async () => {});
+    return;
+  } catch (err) {
+    if (sqlState(err) !== PG.INVALID_CATALOG_NAME) fail(err);
+  }
+  try {
+    await withClient(withDatabase(mainUrl, 'postgres'), (client) => client.query(`CREATE DATABASE ${quoted}`));
+    ctx.logger.info({ database: name }, 'created the main database');
+  } catch (err) {
+    // Another process created it between our look and our CREATE: either error says so.
+    const state = sqlState(err);
+    if (state !== PG.DUPLICATE_DATABASE && state !== PG.UNIQUE_VIOLATION) fail(err);
+  }
+}
+
 class PlatformImpl implements Platform {
   readonly #ctx: PlatformContext;
+  readonly users: UsersServiceImpl;
+  readonly memberships: MembershipsServiceImpl;
+  readonly tenants: TenantsServiceImpl;
+  readonly migrations: PlatformMigrations;
+  readonly storage: PlatformStorage;
+  readonly #pools: TenantPoolManager;
+  readonly #templates: TenantTemplates;
+  readonly #scopes: TenantScopes;
+  #store: ObjectStore | undefined;
+  #initializing: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
 
   constructor(ctx: PlatformContext) {
     this.#ctx = ctx;
+    const { options, logger } = ctx;
+    this.users = new UsersServiceImpl(ctx);
+    this.memberships = new MembershipsServiceImpl(ctx);
+    const admin = new ServerAdmin(options.tenantServers, logger);
+    const pools = new TenantPoolManager(options.pool, logger);
+    this.#pools = pools;
+    const templates = new TenantTemplates(ctx, admin);
+    this.#templates = templates;
+    const store = (): ObjectStore => {
+      ctx.assertOpen();
+      this.#store ??= new S3ObjectStore(options.s3, logger);
+      return this.#store;
+    };
+    this.tenants = new TenantsServiceImpl({
+      ctx,
+      admin,
+      templates,
+      pools,
+      store,
+      onChange: (id) => this.#scopes.forget(id),
+    });
+    this.#scopes = new TenantScopes({
+      ctx,
+      tenants: this.tenants,
+      pools,
+      cacheMs: options.tenantCacheMs,
+      documents: (scope) =>
+        new DocumentsServiceImpl(scope, { store: store(), prefix: options.s3.prefix, maxBytes: options.documents.maxBytes, logger }),
+    });
+    const fleet = new FleetMigrations({ ctx, tenants: this.tenants, templates, pools });
+    this.migrations = {
+      main: createMainMigrations(ctx),
+      tenants: { up: (o) => fleet.up(o), status: () => fleet.status() },
+      tenant: (t) => fleet.tenant(t),
+    };
+    this.storage = { sweep: (o) => sweepStorage({ ctx, tenants: this.tenants, pools, store }, o) };
+    // Reverse order on close: the store and the tenant pools go before the admin pools and the main pool.
+    ctx.onClose(() => admin.close());
+    ctx.onClose(() => pools.close());
+    ctx.onClose(async () => this.#store?.close());
   }
 
-  async init(): Promise<void> {
-    this.#ctx.assertOpen();
-    await this.#ctx.main.query('SELECT 1');
+  withTenant<T>(tenant: Tenant | string, fn: (ctx: TenantContext) => Promise<T> | T, options?: WithTenantOptions): Promise<T> {
+    return this.#scopes.withTenant(tenant, fn, options);
+  }
+
+  stats(): PlatformStats {
+    return this.#pools.stats();
+  }
+
+  init(): Promise<void> {
+    try {
+      this.#ctx.assertOpen();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    // One successful init per platform; a failed one may be retried.
+    this.#initializing ??= this.#init().catch((err: unknown) => {
+      this.#initializing = undefined;
+      throw err;
+    });
+    return this.#initializing;
+  }
+
+  async #init(): Promise<void> {
+    await ensureMainDatabase(this.#ctx);
+    await this.migrations.main.up();
+    // The default server's template is ready before the first tenant is created; tenants a crash left
+    // half-provisioned are finished or removed.
+    await this.#templates.ensure('default');
+    await this.tenants.repair();
   }
 
   close(): Promise<void> {
@@ -54,4 +271,3 @@ class PlatformImpl implements Platform {
 export function createPlatform(options: PlatformOptions): Platform {
   return new PlatformImpl(new PlatformContext(resolveOptions(options)));
 }
-

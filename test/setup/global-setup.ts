@@ -14,6 +14,8 @@ declare module 'vitest' {
 
 /** Starts one PostgreSQL and one S3 server for the whole run; every test file gets their addresses. */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  // The AWS SDK warns once per process that future versions will need Node 22; we pin for Node 20.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const started: RunningServer[] = [];
   let stopping: Promise<void> | undefined;
   const stopAll = (): Promise<void> =>

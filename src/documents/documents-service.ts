@@ -1,0 +1,267 @@
+import { randomUUID } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { TenantDbError } from '../errors.js';
+import type { Logger } from '../platform/options.js';
+import type { TenantContext } from '../scope/types.js';
+import type { ObjectStore } from '../storage/object-store.js';
+import { fileObjectKey } from '../storage/object-keys.js';
+import { decodeCursor, encodeCursor, keysetTimestampSql, pageLimit } from '../util/cursor.js';
+import { PG, sqlState } from '../util/pg-errors.js';
+import { isUuid } from '../util/uuid.js';
+import type { Page } from '../users/types.js';
+import { normaliseFilename } from './filename.js';
+import { uploadHashed, type HashedUpload } from './hashing-upload.js';
+import { resolveMimeType } from './mime-type.js';
+import type { Document, DocumentsService, UploadInput } from './types.js';
+
+interface DocumentRow {
+  id: string;
+  filename: string;
+  file_id: string;
+  user_id: string;
+  mime_type: string;
+  size_bytes: string;
+  md5_hash: string;
+  s3_path: string;
+  deduplicated: boolean;
+  created_at: Date;
+  updated_at: Date;
+  created_by: string | null;
+  cursor_at: string;
+}
+
+const SELECT_DOCUMENT = `
+  SELECT d.id, d.filename, d.file_id, d.user_id, d.mime_type, d.size_bytes, d.deduplicated,
+         d.created_at, d.updated_at, d.created_by, f.md5_hash, f.s3_path,
+         ${keysetTimestampSql('d.created_at')} AS cursor_at
+    FROM documents d JOIN files f ON f.id = d.file_id`;
+
+function toDocument(row: DocumentRow): Document {
+  return {
+    id: row.id,
+    filename: row.filename,
+    fileId: row.file_id,
+    userId: row.user_id,
+    mimeType: row.mime_type,
+    sizeBytes: Number(row.size_bytes),
+    md5: row.md5_hash,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    createdBy: row.created_by,
+    deduplicated: row.deduplicated,
+  };
+}
+
+/** What documents need beyond the scope. */
+export interface DocumentsDeps {
+  store: ObjectStore;
+  /** The key prefix of `s3.prefix`. */
+  prefix: string;
+  maxBytes: number | undefined;
+  logger: Logger;
+}
+
+const MAX_PRESIGN_SECONDS = 7 * 24 * 3600;
+
+/**
+ * `ctx.documents`: a tenant's documents. Bytes are streamed to the object store while hashed; one
+ * transaction then inserts (or reuses, by content) the file row and inserts the document row, so a crash
+ * leaves at most an unreferenced object for the sweep, never a row whose object is missing.
+ * @internal
+ */
+export class DocumentsServiceImpl implements DocumentsService {
+  readonly #scope: TenantContext;
+  readonly #deps: DocumentsDeps;
+
+  constructor(scope: TenantContext, deps: DocumentsDeps) {
+    this.#scope = scope;
+    this.#deps = deps;
+  }
+
+  /** FORBIDDEN unless the scope may write to documents of `ownerId` (trusted scopes may do anything). */
+  #assertMayWrite(ownerId: string): void {
+    const { role, userId } = this.#scope;
+    if (role === undefined || role === 'admin') return;
+    if (role === 'user' && ownerId === userId) return;
+    throw new TenantDbError('FORBIDDEN', role === 'viewer' ? 'viewers cannot change documents' : 'not your document');
+  }
+
+  async #row(id: string): Promise<DocumentRow> {
+    const { rows } = isUuid(id)
+      ? await this.#scope.query<DocumentRow>(`${SELECT_DOCUMENT} WHERE d.id = $1`, [id])
+      : { rows: [] };
+    if (!rows[0]) throw new TenantDbError('NOT_FOUND', 'no such document');
+    return rows[0];
+  }
+
+  async upload(input: UploadInput): Promise<Document> {
+    if (typeof input !== 'object' || input === null) throw new TenantDbError('VALIDATION', 'upload input is required');
+    const userId = input.userId ?? this.#scope.userId;
+    if (userId === undefined) throw new TenantDbError('VALIDATION', 'an upload needs a userId (none in the scope)');
+    if (!isUuid(userId)) throw new TenantDbError('VALIDATION', 'userId must be a UUID');
+    this.#assertMayWrite(userId);
+    const filename = normaliseFilename(input.filename);
+    const mimeType = resolveMimeType(filename, input.mimeType);
+    // Fail fast on a taken name before streaming any bytes; the unique index still decides under races.
+    const taken = await this.#scope.query('SELECT 1 FROM documents WHERE user_id = $1 AND filename = $2', [userId, filename]);
+    if (taken.rowCount) throw new TenantDbError('CONFLICT', 'this user already has a document with that filename');
+
+    const fileId = randomUUID();
+    const key = fileObjectKey(this.#deps.prefix, this.#scope.tenant.id, fileId);
+    const hashed = await uploadHashed(this.#deps.store, key, input.body, {
+      maxBytes: this.#deps.maxBytes,
+      contentType: mimeType,
+      logger: this.#deps.logger,
+    });
+
+    let result: { row: DocumentRow; reused: boolean };
+    try {
+      result = await this.#record({ fileId, key, hashed, filename, mimeType, userId });
+    } catch (err) {
+      await this.#deleteObject(key);
+      throw err;
+    }
+    if (result.reused) await this.#deleteObject(key); // the bytes were already stored under the existing file
+    return toDocument(result.row);
+  }
+
+  /** The file row (new, or an existing one with the same content) and the document row, in one transaction. */
+  async #record(a: {
+    fileId: string;
+    key: string;
+    hashed: HashedUpload;
+    filename: string;
+    mimeType: string;
+    userId: string;
+  }): Promise<{ row: DocumentRow; reused: boolean }> {
+    const actor = this.#scope.userId ?? a.userId;
+    try {
+      return await this.#scope.transaction(async (tx) => {
+        // A concurrent delete may remove the file we are about to reuse: then insert ours after all.
+        for (let attempt = 0; attempt < 3; attempt++) {
+          const inserted = await tx.query<{ id: string }>(
+            `INSERT INTO files (id, s3_path, md5_hash, sha256, size_bytes, mime_type, created_at, updated_at, created_by)
+             VALUES ($1, $2, $3, $4, $5, $6, now(), now(), $7) ON CONFLICT (md5_hash) DO NOTHING RETURNING id`,
+            [a.fileId, a.key, a.hashed.md5, a.hashed.sha256, a.hashed.size, a.mimeType, actor],
+          );
+          let fileId = inserted.rows[0]?.id;
+          const reused = fileId === undefined;
+          if (reused) {
+            // FOR SHARE: a delete of this file waits for our document, then finds the file referenced.
+            const existing = await tx.query<{ id: string; sha256: string; size_bytes: string }>(
+              'SELECT id, sha256, size_bytes FROM files WHERE md5_hash = $1 FOR SHARE',
+              [a.hashed.md5],
+            );
+            const file = existing.rows[0];
+            if (!file) continue;
+            if (file.sha256 !== a.hashed.sha256 || Number(file.size_bytes) !== a.hashed.size) {
+              throw new TenantDbError('CONFLICT', 'an MD5 collision with a different stored file: the upload is refused');
+            }
+            fileId = file.id;
+          }
+          const docId = randomUUID();
+          await tx.query(
+            `INSERT INTO documents (id, filename, file_id, user_id, mime_type, size_bytes, deduplicated, created_at, updated_at, created_by)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, now(), now(), $8)`,
+            [docId, a.filename, fileId, a.userId, a.mimeType, a.hashed.size, reused, actor],
+          );
+          const { rows } = await tx.query<DocumentRow>(`${SELECT_DOCUMENT} WHERE d.id = $1`, [docId]);
+          return { row: rows[0]!, reused };
+        }
+        throw new TenantDbError('CONFLICT', 'the upload raced with deletes of the same content; try again');
+      });
+    } catch (err) {
+      if (sqlState(err) === PG.UNIQUE_VIOLATION) {
+        throw new TenantDbError('CONFLICT', 'this user already has a document with that filename', { cause: err });
+      }
+      throw err;
+    }
+  }
+
+  async #deleteObject(key: string): Promise<void> {
+    try {
+      await this.#deps.store.delete(key);
+    } catch (err) {
+      // Left for the sweep: an object with no file row is removed after the grace period.
+      this.#deps.logger.warn({ key, err: (err as Error).message }, 'could not delete an unreferenced object');
+    }
+  }
+
+  async get(id: string): Promise<Document> {
+    return toDocument(await this.#row(id));
+  }
+
+  async list(options: { userId?: string; limit?: number; cursor?: string | null } = {}): Promise<Page<Document>> {
+    const limit = pageLimit(options.limit);
+    const after = options.cursor == null ? undefined : decodeCursor(options.cursor);
+    const params: unknown[] = [limit + 1];
+    const where: string[] = [];
+    if (options.userId !== undefined) {
+      if (!isUuid(options.userId)) return { items: [], nextCursor: null };
+      params.push(options.userId);
+      where.push(`d.user_id = $${params.length}`);
+    }
+    if (after) {
+      params.push(after.createdAt, after.id);
+      where.push(`(d.created_at, d.id) > ($${params.length - 1}::timestamptz, $${params.length}::uuid)`);
+    }
+    const { rows } = await this.#scope.query<DocumentRow>(
+      `${SELECT_DOCUMENT} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY d.created_at, d.id LIMIT $1`,
+      params,
+    );
+    const page = rows.slice(0, limit);
+    const last = page[page.length - 1];
+    return {
+      items: page.map(toDocument),
+      nextCursor: rows.length > limit && last ? encodeCursor({ createdAt: last.cursor_at, id: last.id }) : null,
+    };
+  }
+
+  async download(id: string): Promise<{ document: Document; body: Readable }> {
+    const row = await this.#row(id);
+    return { document: toDocument(row), body: await this.#deps.store.get(row.s3_path) };
+  }
+
+  async url(id: string, options: { expiresIn?: number } = {}): Promise<string> {
+    const expiresIn = options.expiresIn ?? 900;
+    if (!Number.isInteger(expiresIn) || expiresIn < 1 || expiresIn > MAX_PRESIGN_SECONDS) {
+      throw new TenantDbError('VALIDATION', `expiresIn must be an integer from 1 to ${MAX_PRESIGN_SECONDS} seconds`);
+    }
+    const row = await this.#row(id);
+    return this.#deps.store.presign(row.s3_path, { expiresIn, filename: row.filename, contentType: row.mime_type });
+  }
+
+  async rename(id: string, filename: string): Promise<Document> {
+    const row = await this.#row(id);
+    this.#assertMayWrite(row.user_id);
+    const name = normaliseFilename(filename);
+    try {
+      await this.#scope.query('UPDATE documents SET filename = $2, updated_at = now() WHERE id = $1', [id, name]);
+    } catch (err) {
+      if (sqlState(err) === PG.UNIQUE_VIOLATION) {
+        throw new TenantDbError('CONFLICT', 'this user already has a document with that filename', { cause: err });
+      }
+      throw err;
+    }
+    return this.get(id);
+  }
+
+  async delete(id: string): Promise<void> {
+    const row = await this.#row(id);
+    this.#assertMayWrite(row.user_id);
+    const deleted = await this.#scope.query<{ file_id: string }>('DELETE FROM documents WHERE id = $1 RETURNING file_id', [id]);
+    const fileId = deleted.rows[0]?.file_id;
+    if (!fileId) throw new TenantDbError('NOT_FOUND', 'no such document');
+    // Its own statement: if an upload reused the file meanwhile, the foreign key refuses and the file stays.
+    try {
+      const gone = await this.#scope.query<{ s3_path: string }>(
+        `DELETE FROM files f WHERE f.id = $1 AND NOT EXISTS (SELECT 1 FROM documents d WHERE d.file_id = f.id)
+         RETURNING s3_path`,
+        [fileId],
+      );
+      if (gone.rows[0]) await this.#deleteObject(gone.rows[0].s3_path);
+    } catch (err) {
+      if (sqlState(err) !== PG.FOREIGN_KEY_VIOLATION) throw err;
+    }
+  }
+}

@@ -1,0 +1,51 @@
+import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
+import { HTTP_STATUS, TenantDbError } from '../errors.js';
+import type { TenantContext } from '../scope/types.js';
+import { checkTenancyOptions, enterRequestScope, type TenancyOptions, type TenancyPlatform } from './request-scope.js';
+
+export type { TenancyOptions, TenancyPlatform } from './request-scope.js';
+
+declare global {
+  // eslint-disable-next-line @typescript-eslint/no-namespace
+  namespace Express {
+    interface Request {
+      /** The request's tenant scope, set by `tenancy()`: the same object `currentTenant()` returns. */
+      tenant: TenantContext;
+    }
+  }
+}
+
+/**
+ * Express middleware: resolves the request's tenant (and acting user), then runs the rest of the
+ * request inside `platform.withTenant`, with the scope as `req.tenant`.
+ *
+ * @example
+ * ```ts
+ * app.use(tenancy(platform, { tenant: (req) => req.header('x-tenant-id'), user: (req) => req.session?.userId }));
+ * app.get('/documents', async (req, res) => res.json(await req.tenant.documents.list({})));
+ * app.use(errorHandler());
+ * ```
+ */
+export function tenancy(platform: TenancyPlatform, options: TenancyOptions<Request>): RequestHandler {
+  checkTenancyOptions(platform, options);
+  return (req, res, next) => {
+    enterRequestScope(platform, options, req, res, (ctx) => {
+      req.tenant = ctx;
+      next();
+    }).catch(next);
+  };
+}
+
+/**
+ * Express error handler: a `TenantDbError` becomes its HTTP status (see the README's table) with the
+ * body `{ error: { code, message } }`; any other error passes on untouched.
+ */
+export function errorHandler(): ErrorRequestHandler {
+  return (err, _req, res, next) => {
+    if (!(err instanceof TenantDbError) || res.headersSent) {
+      next(err);
+      return;
+    }
+    res.status(HTTP_STATUS[err.code]).json({ error: { code: err.code, message: err.message } });
+  };
+}

@@ -1,0 +1,173 @@
+import type pg from 'pg';
+import { TenantDbError } from '../errors.js';
+import type { PlatformContext } from '../platform/platform-context.js';
+import type { Tenant } from '../tenants/types.js';
+import type { TenantTemplates } from '../tenants/tenant-templates.js';
+import { createSqlUmzug, type Connector } from './sql-migrations.js';
+import type { FleetMigrateOptions, FleetMigrateResult, FleetProgressEvent, TenantMigrationStatus } from './types.js';
+
+type PoolKey = { server: string; database: string };
+
+/** What fleet migrations need of the pool manager: connections inside the tenant connection budget. */
+export interface FleetPools {
+  acquire(key: PoolKey): Promise<{ client: pg.PoolClient; release(err?: Error | boolean): void }>;
+}
+
+/** What fleet migrations need of the tenant registry. */
+export interface FleetTenants {
+  list(options?: { includeInactive?: boolean }): Promise<Tenant[]>;
+  get(idOrDatabaseName: string): Promise<Tenant>;
+  poolKey(tenant: Pick<Tenant, 'server' | 'databaseName'>): PoolKey;
+}
+
+/** Runs `work` over `items` with at most `limit` at once, in order of `items`. */
+async function eachLimited<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) await work(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+function asError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err));
+}
+
+/**
+ * `platform.migrations.tenants` and `platform.migrations.tenant()`: the tenant migrations over the whole
+ * fleet with bounded concurrency, inside the tenant connection budget, a result per tenant and never a
+ * throw half way.
+ * @internal
+ */
+export class FleetMigrations {
+  readonly #ctx: PlatformContext;
+  readonly #tenants: FleetTenants;
+  readonly #templates: TenantTemplates;
+  readonly #pools: FleetPools;
+
+  constructor(deps: { ctx: PlatformContext; tenants: FleetTenants; templates: TenantTemplates; pools: FleetPools }) {
+    this.#ctx = deps.ctx;
+    this.#tenants = deps.tenants;
+    this.#templates = deps.templates;
+    this.#pools = deps.pools;
+  }
+
+  #connector(key: PoolKey): Connector {
+    return async () => {
+      const lease = await this.#pools.acquire(key);
+      return { client: lease.client, release: (destroy?: boolean) => lease.release(destroy === true) };
+    };
+  }
+
+  /** The Umzug instance of one tenant database (its migrations run on a pooled connection). */
+  async tenant(ref: Tenant | string): Promise<ReturnType<typeof createSqlUmzug>> {
+    this.#ctx.assertOpen();
+    const tenant = typeof ref === 'string' ? await this.#tenants.get(ref) : ref;
+    return createSqlUmzug({
+      connect: this.#connector(this.#tenants.poolKey(tenant)),
+      files: await this.#templates.files(),
+      family: 'tenant',
+      logger: this.#ctx.logger,
+    });
+  }
+
+  async #select(only: string[] | undefined): Promise<{ tenants: Tenant[]; unknown: string[] }> {
+    const all = await this.#tenants.list({ includeInactive: true });
+    if (!only) return { tenants: all, unknown: [] };
+    const wanted = new Set(only);
+    const tenants = all.filter((t) => wanted.has(t.id) || wanted.has(t.databaseName));
+    const found = new Set(tenants.flatMap((t) => [t.id, t.databaseName]));
+    return { tenants, unknown: only.filter((ref) => !found.has(ref)) };
+  }
+
+  async up(options: FleetMigrateOptions = {}): Promise<FleetMigrateResult> {
+    this.#ctx.assertOpen();
+    const requested = options.concurrency ?? 4;
+    if (!Number.isInteger(requested) || requested < 1) {
+      throw new TenantDbError('VALIDATION', 'concurrency must be a positive integer');
+    }
+    if (options.tenants !== undefined && !Array.isArray(options.tenants)) {
+      throw new TenantDbError('VALIDATION', 'tenants must be an array of tenant ids or database names');
+    }
+    const concurrency = Math.min(requested, this.#ctx.options.pool.maxConnections);
+    const files = await this.#templates.files();
+    const { tenants, unknown } = await this.#select(options.tenants);
+
+    // New tenants cloned while the rollout runs get the new schema from a refreshed template.
+    for (const server of new Set(['default', ...tenants.map((t) => t.server)])) {
+      if (!(server in this.#ctx.options.tenantServers)) continue;
+      await this.#templates.ensure(server).catch((err: unknown) => {
+        this.#ctx.logger.error({ server, err: asError(err).message }, 'could not refresh the tenant template');
+      });
+    }
+
+    const result: FleetMigrateResult = { total: tenants.length + unknown.length, succeeded: [], failed: [], skipped: [] };
+    let done = 0;
+    const emit = (event: Omit<FleetProgressEvent, 'done' | 'total'>): void => {
+      if (event.type !== 'start') done++;
+      try {
+        options.onProgress?.({ ...event, done, total: result.total });
+      } catch (err) {
+        this.#ctx.logger.warn({ err: asError(err).message }, 'onProgress threw');
+      }
+    };
+    for (const ref of unknown) {
+      const error = new TenantDbError('NOT_FOUND', 'no such tenant');
+      result.failed.push({ tenantId: ref, migration: null, error });
+      emit({ type: 'failure', tenantId: ref, databaseName: '', error });
+    }
+    const ready = tenants.filter((t) => t.status === 'ready');
+    for (const t of tenants) {
+      if (t.status === 'ready') continue;
+      result.skipped.push(t.id);
+      emit({ type: 'skip', tenantId: t.id, databaseName: t.databaseName });
+    }
+
+    await eachLimited(ready, concurrency, async (tenant) => {
+      const base = { tenantId: tenant.id, databaseName: tenant.databaseName };
+      emit({ type: 'start', ...base });
+      try {
+        if (this.#ctx.closed) throw new TenantDbError('CLOSED', 'the platform was closed');
+        const umzug = createSqlUmzug({
+          connect: this.#connector(this.#tenants.poolKey(tenant)),
+          files,
+          family: 'tenant',
+          logger: this.#ctx.logger,
+        });
+        const applied = await umzug.up();
+        result.succeeded.push(tenant.id);
+        emit({ type: 'success', ...base, applied: applied.map((m) => m.name) });
+      } catch (err) {
+        const error = asError(err);
+        const migration = (err as { migration?: unknown }).migration;
+        result.failed.push({ tenantId: tenant.id, migration: typeof migration === 'string' ? migration : null, error });
+        emit({ type: 'failure', ...base, error });
+      }
+    });
+    this.#ctx.logger.info(
+      { total: result.total, succeeded: result.succeeded.length, failed: result.failed.length, skipped: result.skipped.length },
+      'tenant migrations finished',
+    );
+    return result;
+  }
+
+  async status(): Promise<TenantMigrationStatus[]> {
+    this.#ctx.assertOpen();
+    const files = await this.#templates.files();
+    const tenants = (await this.#tenants.list({ includeInactive: true })).filter((t) => t.status === 'ready');
+    const rows: TenantMigrationStatus[] = [];
+    await eachLimited(tenants, Math.min(4, this.#ctx.options.pool.maxConnections), async (tenant) => {
+      const umzug = createSqlUmzug({
+        connect: this.#connector(this.#tenants.poolKey(tenant)),
+        files,
+        family: 'tenant',
+        logger: this.#ctx.logger,
+      });
+      const executed = (await umzug.executed()).map((m) => m.name);
+      const pending = (await umzug.pending()).map((m) => m.name);
+      rows.push({ tenantId: tenant.id, databaseName: tenant.databaseName, executed, pending });
+    });
+    const order = new Map(tenants.map((t, i) => [t.id, i]));
+    return rows.sort((a, b) => order.get(a.tenantId)! - order.get(b.tenantId)!);
+  }
+}

@@ -1,0 +1,529 @@
+import { LRUCache } from 'lru-cache';
+import pg from 'pg';
+import { TenantDbError } from '../errors.js';
+import { silentLogger, type Logger, type PoolOptions } from '../platform/options.js';
+import { redactUrl, withDatabase } from '../util/redact.js';
+import { budgetedClientClass, type BudgetedClient } from './budgeted-client.js';
+import { ConnectionBudget } from './connection-budget.js';
+import { awaitingReadyForQuery, closeIdleClients } from './pg-internals.js';
+
+/** A tenant database: `server` is a postgres URL without a database (e.g. `postgres://u:p@h:5432`), `database` its name. */
+export interface PoolKey {
+  server: string;
+  database: string;
+}
+
+/** A client lent by {@link TenantPoolManager.acquire}. */
+export interface PooledClient {
+  /** The connection, yours until `release`. */
+  client: pg.PoolClient;
+  /** Always call once; pass an error or true if the client must be destroyed. */
+  release(err?: Error | boolean): void;
+}
+
+/** Counters of {@link TenantPoolManager.stats}. */
+export interface PoolManagerStats {
+  /** `open`: pools cached plus evicted pools still draining; `evictions`: pools ended to make room (pool count or connection budget). */
+  pools: { open: number; max: number; hits: number; misses: number; evictions: number };
+  /** `open`: connections to tenant databases open or opening, never above `max`. */
+  connections: { open: number; max: number };
+}
+
+/** Settings of {@link TenantPoolManager} beyond {@link PoolOptions}. */
+export interface TenantPoolManagerExtras {
+  /**
+   * How long `endPool()` and `close()` wait for checked-out clients to come back before destroying
+   * their connections. Default: 10 000 ms.
+   */
+  drainTimeoutMs?: number;
+}
+
+/** One tenant database's pool and what the manager knows of it. */
+interface PoolEntry {
+  readonly id: string;
+  readonly key: PoolKey;
+  readonly label: string;
+  readonly pool: pg.Pool;
+  /** Clients connecting or connected (from `connect()` until their socket closed). */
+  readonly clients: Set<BudgetedClient>;
+  /** Clients lent out now. */
+  leases: number;
+  /** `pool.connect()` calls not settled yet; a pool is ended only once none is left (pg-pool would strand them). */
+  pending: number;
+  /** Rejecters of the acquires waiting on this pool, so endPool() and close() can fail them at once. */
+  readonly waiters: Set<(err: Error) => void>;
+  lastUsed: number;
+  /** Out of the cache: ends as soon as nothing waits on it. */
+  retired: boolean;
+  ending: boolean;
+  /** Resolves once ended and every connection closed. */
+  readonly closed: Promise<void>;
+  markClosed(): void;
+}
+
+/** A lease: the client and a release that says when the client is back in the pool (or destroyed). */
+interface Lease {
+  client: pg.PoolClient;
+  finish(err?: Error | boolean): Promise<void>;
+}
+
+/**
+ * The tenant pool manager: an LRU cache of `pg.Pool`s, one per tenant database, inside a hard
+ * connection budget.
+ *
+ * - At most `maxTenantPools` pools are cached; the least recently used is evicted and drains: its
+ *   checked-out clients finish their work, then it ends.
+ * - Each pool opens at most `maxConnectionsPerTenant` connections, and all pools together, evicted ones
+ *   included, at most `maxConnections`, at every instant. Callers that find the budget full wait in
+ *   FIFO order; idle connections of other pools are closed for them (least recently used pool first),
+ *   and a client given back while someone waits is closed so its slot goes to the first waiter.
+ *   After `acquireTimeoutMs` a waiter gets TENANT_NOT_READY.
+ * - Pools idle for `idleMs` are closed. No timer of the manager keeps the process alive.
+ * - Every pool and every lent client has an `'error'` listener: a killed backend or a restarted server
+ *   is logged, never crashes the host, and the next call reconnects.
+ * - Clients go back clean: one left inside a transaction is rolled back, or destroyed if that fails.
+ *
+ * @example
+ * ```ts
+ * const pools = new TenantPoolManager(options.pool, logger);
+ * const { rows } = await pools.query({ server: 'postgres://u:p@db1:5432', database: 'tenant_acme_1a2b3c4d' }, 'select 1');
+ * await pools.close();
+ * ```
+ */
+export class TenantPoolManager {
+  readonly #options: Required<PoolOptions>;
+  readonly #logger: Logger;
+  readonly #drainTimeoutMs: number;
+  readonly #budget: ConnectionBudget;
+  readonly #cache: LRUCache<string, PoolEntry>;
+  /** Pools out of the cache whose connections are not all closed yet. */
+  readonly #draining = new Set<PoolEntry>();
+  #hits = 0;
+  #misses = 0;
+  #evictions = 0;
+  #closed = false;
+  #closing: Promise<void> | undefined;
+  #reclaimScheduled = false;
+  #sweepTimer: NodeJS.Timeout | undefined;
+
+  constructor(options: Required<PoolOptions>, logger: Logger = silentLogger, extras: TenantPoolManagerExtras = {}) {
+    this.#options = { ...options };
+    this.#logger = logger;
+    this.#drainTimeoutMs = extras.drainTimeoutMs ?? 10_000;
+    this.#budget = new ConnectionBudget(options.maxConnections, {
+      timeoutMs: options.acquireTimeoutMs,
+      onWait: () => this.#scheduleReclaim(),
+    });
+    this.#cache = new LRUCache<string, PoolEntry>({
+      max: options.maxTenantPools,
+      // Synchronous by contract: start the drain here, await it in close().
+      dispose: (entry, _id, reason) => {
+        if (reason === 'evict') this.#evictions++;
+        this.#retire(entry);
+      },
+    });
+  }
+
+  /**
+   * Lends a client of the tenant database, inside the budget. FIFO wait when the budget is full; after
+   * `acquireTimeoutMs` → TENANT_NOT_READY, never exceeding the budget. A database that does not exist →
+   * NOT_FOUND; a server that cannot be reached → TENANT_NOT_READY; after `close()` → CLOSED.
+   */
+  async acquire(key: PoolKey): Promise<PooledClient> {
+    const lease = await this.#lease(key);
+    return {
+      client: lease.client,
+      release: (err) => {
+        void lease.finish(err);
+      },
+    };
+  }
+
+  /**
+   * acquire → fn(client) → release in finally. The client always goes back clean: if `fn` left it
+   * inside a transaction (or an aborted one) it is rolled back, or destroyed if that fails; a client
+   * that emitted `'error'` is destroyed. Errors of `fn` (e.g. the caller's SQL) pass through untouched.
+   */
+  async withClient<T>(key: PoolKey, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const lease = await this.#lease(key);
+    try {
+      return await fn(lease.client);
+    } finally {
+      await lease.finish();
+    }
+  }
+
+  /** One query on a pooled client (withClient shorthand). */
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(
+    key: PoolKey,
+    sql: string,
+    params?: unknown[],
+  ): Promise<pg.QueryResult<R>> {
+    return this.withClient(key, (client) => client.query<R>(sql, params));
+  }
+
+  /**
+   * Ends the pool of one database now (used before DROP DATABASE): waits for its checked-out clients up
+   * to `drainTimeoutMs`, then destroys their connections. A later acquire opens a fresh pool.
+   */
+  async endPool(key: PoolKey): Promise<void> {
+    const id = cacheKey(key);
+    this.#cache.delete(id);
+    const entries = [...this.#draining].filter((entry) => entry.id === id);
+    for (const entry of entries) {
+      this.#endNow(entry, new TenantDbError('TENANT_NOT_READY', `the pool of ${entry.label} was ended`));
+    }
+    await this.#drain(entries);
+  }
+
+  /** Pool and connection counters (sync). */
+  stats(): PoolManagerStats {
+    return {
+      pools: {
+        open: this.#cache.size + this.#draining.size,
+        max: this.#options.maxTenantPools,
+        hits: this.#hits,
+        misses: this.#misses,
+        evictions: this.#evictions,
+      },
+      connections: { open: this.#budget.inUse, max: this.#budget.max },
+    };
+  }
+
+  /**
+   * Ends every pool (evicted ones still draining too) and waits until their connections are closed;
+   * clients still lent out after `drainTimeoutMs` are destroyed. Idempotent; later acquires → CLOSED.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  /** Same as {@link TenantPoolManager.close}, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  async #close(): Promise<void> {
+    this.#closed = true;
+    clearTimeout(this.#sweepTimer);
+    this.#sweepTimer = undefined;
+    this.#budget.close();
+    this.#cache.clear();
+    const entries = [...this.#draining];
+    for (const entry of entries) this.#endNow(entry, new TenantDbError('CLOSED', 'the tenant pool manager was closed'));
+    await this.#drain(entries);
+  }
+
+  async #lease(key: PoolKey): Promise<Lease> {
+    if (this.#closed) throw new TenantDbError('CLOSED', 'the tenant pool manager was closed');
+    const entry = this.#entryFor(key);
+    let client: pg.PoolClient;
+    try {
+      client = await this.#connect(entry);
+    } catch (err) {
+      throw this.#connectError(err, entry);
+    }
+    return this.#lend(entry, client);
+  }
+
+  /** The cached pool of `key`, created on a miss. Synchronous, so parallel first calls share one pool. */
+  #entryFor(key: PoolKey): PoolEntry {
+    const id = cacheKey(key);
+    const cached = this.#cache.get(id);
+    if (cached) {
+      this.#hits++;
+      return cached;
+    }
+    this.#misses++;
+    const entry = this.#createEntry(id, key);
+    this.#cache.set(id, entry);
+    return entry;
+  }
+
+  #createEntry(id: string, key: PoolKey): PoolEntry {
+    const label = `${key.database} on ${redactUrl(key.server)}`;
+    const clients = new Set<BudgetedClient>();
+    let markClosed!: () => void;
+    const closed = new Promise<void>((resolve) => (markClosed = resolve));
+    const Client = budgetedClientClass(this.#budget, {
+      connectTimeoutMs: this.#options.acquireTimeoutMs,
+      onOpen: (client) => clients.add(client),
+      onClose: (client) => {
+        clients.delete(client);
+        this.#checkClosed(entry);
+      },
+    });
+    const pool = new pg.Pool({
+      connectionString: withDatabase(key.server, key.database),
+      max: this.#options.maxConnectionsPerTenant,
+      idleTimeoutMillis: this.#options.idleMs,
+      // Idle connections and pg-pool's idle timers must not keep the host process alive.
+      allowExitOnIdle: true,
+      Client: Client as unknown as new () => pg.ClientBase,
+    });
+    // An idle client's error (killed backend, restarted server): pg-pool has already dropped the
+    // client; without this listener the 'error' event would crash the host process.
+    pool.on('error', (err) => {
+      this.#logger.warn({ err: err.message, db: label }, 'idle tenant connection failed; it was dropped');
+    });
+    const entry: PoolEntry = {
+      id,
+      key,
+      label,
+      pool,
+      clients,
+      leases: 0,
+      pending: 0,
+      waiters: new Set(),
+      lastUsed: Date.now(),
+      retired: false,
+      ending: false,
+      closed,
+      markClosed,
+    };
+    return entry;
+  }
+
+  /** `pool.connect()` bounded by acquireTimeoutMs, and failed at once by close(). */
+  #connect(entry: PoolEntry): Promise<pg.PoolClient> {
+    entry.pending++;
+    entry.lastUsed = Date.now();
+    return new Promise<pg.PoolClient>((resolve, reject) => {
+      let settled = false;
+      const settle = (err: Error | undefined, client?: pg.PoolClient): boolean => {
+        if (settled) return false;
+        settled = true;
+        clearTimeout(timer);
+        entry.waiters.delete(fail);
+        if (err) reject(err);
+        else resolve(client!);
+        return true;
+      };
+      const fail = (err: Error): void => void settle(err);
+      const timer = setTimeout(() => {
+        fail(
+          new TenantDbError(
+            'TENANT_NOT_READY',
+            `connection budget exhausted: no connection to ${entry.label} within ${this.#options.acquireTimeoutMs} ms`,
+          ),
+        );
+      }, this.#options.acquireTimeoutMs);
+      entry.waiters.add(fail);
+      entry.pool.connect().then(
+        (client) => {
+          entry.pending--;
+          // Too late: the caller gave up (timeout or close). Hand the client straight back.
+          if (!settle(undefined, client)) this.#giveBack(entry, client, false);
+          this.#maybeEnd(entry);
+        },
+        (err: Error) => {
+          entry.pending--;
+          fail(err);
+          this.#maybeEnd(entry);
+          this.#forgetIfEmpty(entry);
+        },
+      );
+    });
+  }
+
+  /** Lends a connected client: an error listener while it is out, and a once-only, cleaning release. */
+  #lend(entry: PoolEntry, client: pg.PoolClient): Lease {
+    entry.leases++;
+    let failure: Error | undefined;
+    // pg-pool listens for errors only while a client is idle; while it is out, this listener keeps a
+    // dead connection from crashing the host. The running query (if any) gets the error itself.
+    const onError = (err: Error): void => {
+      failure ??= err;
+      this.#logger.warn({ err: err.message, db: entry.label }, 'tenant connection failed while checked out');
+    };
+    client.on('error', onError);
+    let finishing: Promise<void> | undefined;
+    const finish = async (err?: Error | boolean): Promise<void> => {
+      let destroy = Boolean(err) || failure !== undefined;
+      try {
+        // ROLLBACK outside a transaction is a harmless warning, so send one whenever the status is in doubt.
+        if (!destroy && (client.getTransactionStatus() !== 'I' || awaitingReadyForQuery(client))) {
+          // Closing the connection aborts the transaction anyway; when someone waits for a slot, do that.
+          if (this.#budgetWanted()) destroy = true;
+          else {
+            try {
+              await client.query('ROLLBACK');
+            } catch {
+              destroy = true;
+            }
+            if (failure !== undefined || client.getTransactionStatus() !== 'I') destroy = true;
+          }
+        }
+      } finally {
+        client.off('error', onError);
+        entry.leases--;
+        entry.lastUsed = Date.now();
+        this.#giveBack(entry, client, destroy ? (err instanceof Error ? err : true) : false);
+        this.#scheduleSweep();
+      }
+    };
+    return {
+      client,
+      finish: (err) => {
+        if (finishing) {
+          this.#logger.warn({ db: entry.label }, 'tenant client released twice; ignored');
+          return finishing;
+        }
+        finishing = finish(err).catch((cleanupErr: unknown) => {
+          this.#logger.warn({ err: String(cleanupErr), db: entry.label }, 'could not return a tenant client');
+        });
+        return finishing;
+      },
+    };
+  }
+
+  /** Returns a client to its pool, or destroys it; a client given back while the budget has waiters is closed for them. */
+  #giveBack(entry: PoolEntry, client: pg.PoolClient, destroy: Error | boolean): void {
+    const close = destroy || this.#budgetWanted();
+    client.release(close === false ? undefined : close);
+  }
+
+  /** True when callers wait for a connection slot that no closing connection will free. */
+  #budgetWanted(): boolean {
+    return this.#budget.waiting > this.#budget.closing;
+  }
+
+  #connectError(err: unknown, entry: PoolEntry): TenantDbError {
+    if (err instanceof TenantDbError) return err;
+    if (this.#closed) return new TenantDbError('CLOSED', 'the tenant pool manager was closed', { cause: err });
+    if ((err as { code?: unknown } | null)?.code === '3D000') {
+      return new TenantDbError('NOT_FOUND', `tenant database ${entry.label} does not exist`, { cause: err });
+    }
+    return new TenantDbError('TENANT_NOT_READY', `cannot connect to tenant database ${entry.label}`, { cause: err });
+  }
+
+  /** A pool whose connection failed and that holds nothing is dropped, so that a bad key does not occupy the cache. */
+  #forgetIfEmpty(entry: PoolEntry): void {
+    if (entry.leases > 0 || entry.pending > 0 || entry.pool.totalCount > 0) return;
+    if (this.#cache.peek(entry.id) === entry) this.#cache.delete(entry.id);
+  }
+
+  /** Out of the cache (evicted, idle, ended, or cleared by close): drain, then end. */
+  #retire(entry: PoolEntry): void {
+    entry.retired = true;
+    this.#draining.add(entry);
+    this.#maybeEnd(entry);
+  }
+
+  #maybeEnd(entry: PoolEntry): void {
+    // pg-pool never serves callers still queued on a pool once end() is called: wait until none is.
+    if (entry.retired && entry.pending === 0) this.#end(entry);
+  }
+
+  /** Ends a pool without waiting for its queued callers: they fail with `reason` (pg-pool would strand them). */
+  #endNow(entry: PoolEntry, reason: TenantDbError): void {
+    for (const fail of [...entry.waiters]) fail(reason);
+    this.#end(entry);
+  }
+
+  /** pool.end(): idle clients close now, lent ones when given back. */
+  #end(entry: PoolEntry): void {
+    if (entry.ending) return;
+    entry.ending = true;
+    entry.pool.end().then(
+      () => this.#checkClosed(entry),
+      (err: unknown) => this.#logger.warn({ err: String(err), db: entry.label }, 'ending a tenant pool failed'),
+    );
+    this.#checkClosed(entry);
+  }
+
+  #checkClosed(entry: PoolEntry): void {
+    if (!entry.ending || entry.clients.size > 0) return;
+    this.#draining.delete(entry);
+    entry.markClosed();
+  }
+
+  /** Waits for pools to close; after drainTimeoutMs, destroys what is still open and waits for the sockets. */
+  async #drain(entries: PoolEntry[]): Promise<void> {
+    if (entries.length === 0) return;
+    const all = Promise.all(entries.map((entry) => entry.closed)).then(() => true);
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), this.#drainTimeoutMs);
+    });
+    const done = await Promise.race([all, timedOut]);
+    clearTimeout(timer);
+    if (done) return;
+    let destroyed = 0;
+    for (const entry of entries) {
+      for (const client of entry.clients) {
+        client.forceClose();
+        destroyed++;
+      }
+    }
+    this.#logger.warn({ destroyed, drainTimeoutMs: this.#drainTimeoutMs }, 'destroyed tenant connections still in use');
+    await all;
+  }
+
+  #scheduleReclaim(): void {
+    if (this.#reclaimScheduled) return;
+    this.#reclaimScheduled = true;
+    // Deferred: the budget calls us from inside pg-pool's connect path.
+    process.nextTick(() => {
+      this.#reclaimScheduled = false;
+      this.#reclaim();
+    });
+  }
+
+  /** Someone waits for a slot: close idle connections elsewhere, least recently used pool first. */
+  #reclaim(): void {
+    let need = this.#budget.waiting - this.#budget.closing;
+    if (need <= 0 || this.#closed) return;
+    for (const entry of [...this.#cache.rvalues()]) {
+      if (need <= 0) break;
+      if (!entry) continue;
+      const idle = entry.pool.idleCount;
+      if (idle === 0) continue;
+      if (entry.leases === 0 && entry.pending === 0 && entry.pool.totalCount === idle) {
+        // Wholly idle: evict the pool (counted), which closes its idle connections.
+        this.#evictions++;
+        this.#cache.delete(entry.id);
+        need -= idle;
+      } else {
+        need -= closeIdleClients(entry.pool, need);
+      }
+    }
+  }
+
+  #scheduleSweep(): void {
+    if (this.#sweepTimer || this.#closed) return;
+    this.#sweepAt(this.#options.idleMs);
+  }
+
+  #sweepAt(delayMs: number): void {
+    this.#sweepTimer = setTimeout(() => {
+      this.#sweepTimer = undefined;
+      this.#sweep();
+    }, delayMs);
+    this.#sweepTimer.unref();
+  }
+
+  /** Closes pools nobody used for idleMs; re-arms for the next one due. */
+  #sweep(): void {
+    if (this.#closed) return;
+    const now = Date.now();
+    let next = Infinity;
+    for (const entry of [...this.#cache.values()]) {
+      if (entry.leases > 0 || entry.pending > 0) continue; // re-armed when given back
+      const due = entry.lastUsed + this.#options.idleMs;
+      if (due <= now) {
+        this.#logger.debug({ db: entry.label }, 'closing idle tenant pool');
+        this.#cache.delete(entry.id);
+      } else {
+        next = Math.min(next, due);
+      }
+    }
+    if (next !== Infinity) this.#sweepAt(Math.max(1, next - now));
+  }
+}
+
+/** The cache key of a tenant database. NUL can appear in neither a URL nor a database name. */
+function cacheKey(key: PoolKey): string {
+  return `${key.server}\u0000${key.database}`;
+}

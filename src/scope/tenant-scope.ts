@@ -1,0 +1,175 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type pg from 'pg';
+import { LRUCache } from 'lru-cache';
+import { TenantDbError } from '../errors.js';
+import type { DocumentsService } from '../documents/types.js';
+import { ROLES, type Role } from '../memberships/types.js';
+import type { PlatformContext } from '../platform/platform-context.js';
+import { isUuid } from '../util/uuid.js';
+import type { Tenant } from '../tenants/types.js';
+import type { Queryable, TenantContext, WithTenantOptions } from './types.js';
+
+// One store per process, shared by the ESM and the CJS builds when an app loads both, so that
+// `currentTenant()` from either sees a scope opened by the other.
+const STORE_KEY = Symbol.for('@org/tenantdb/scope');
+const globals = globalThis as unknown as Record<symbol, AsyncLocalStorage<TenantContext> | undefined>;
+const storage: AsyncLocalStorage<TenantContext> = (globals[STORE_KEY] ??= new AsyncLocalStorage<TenantContext>());
+
+/**
+ * The tenant scope the caller runs in: inside `withTenant(tenant, fn)` (also across any `await`), the
+ * same `ctx` that `fn` received; outside any scope, `undefined`.
+ *
+ * @example
+ * ```ts
+ * async function audit(message: string) {
+ *   const ctx = currentTenant();
+ *   if (ctx) await ctx.query('INSERT INTO audit (message) VALUES ($1)', [message]);
+ * }
+ * ```
+ */
+export function currentTenant(): TenantContext | undefined {
+  return storage.getStore();
+}
+
+type PoolKey = { server: string; database: string };
+
+/** What scopes need of the pool manager. */
+export interface ScopePools {
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(key: PoolKey, sql: string, params?: unknown[]): Promise<pg.QueryResult<R>>;
+  withClient<T>(key: PoolKey, fn: (client: pg.PoolClient) => Promise<T>): Promise<T>;
+}
+
+/** What scopes need of the tenant registry. */
+export interface ScopeTenants {
+  find(idOrDatabaseName: string): Promise<Tenant | undefined>;
+  poolKey(tenant: Pick<Tenant, 'server' | 'databaseName'>): PoolKey;
+}
+
+class TenantContextImpl implements TenantContext {
+  readonly tenant: Tenant;
+  readonly role: Role | undefined;
+  readonly userId: string | undefined;
+  readonly #key: PoolKey;
+  readonly #pools: ScopePools;
+  readonly #documentsFactory: (ctx: TenantContext) => DocumentsService;
+  #documents: DocumentsService | undefined;
+
+  constructor(
+    tenant: Tenant,
+    role: Role | undefined,
+    userId: string | undefined,
+    key: PoolKey,
+    pools: ScopePools,
+    documents: (ctx: TenantContext) => DocumentsService,
+  ) {
+    this.tenant = tenant;
+    this.role = role;
+    this.userId = userId;
+    this.#key = key;
+    this.#pools = pools;
+    this.#documentsFactory = documents;
+  }
+
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, params?: unknown[]): Promise<pg.QueryResult<R>> {
+    return this.#pools.query<R>(this.#key, sql, params);
+  }
+
+  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    return this.#pools.withClient(this.#key, async (client) => {
+      await client.query('BEGIN');
+      let result: T;
+      try {
+        result = await fn({ query: (sql, params) => client.query(sql, params) });
+      } catch (err) {
+        // If the rollback itself fails, the pool manager destroys the client rather than reuse it.
+        await client.query('ROLLBACK');
+        throw err;
+      }
+      await client.query('COMMIT');
+      return result;
+    });
+  }
+
+  get documents(): DocumentsService {
+    this.#documents ??= this.#documentsFactory(this);
+    return this.#documents;
+  }
+}
+
+/**
+ * `withTenant`: resolves and checks the tenant (cached for `cacheMs`, forgotten at once when this
+ * process changes it), checks the acting user's membership (never cached), and runs `fn` in the scope.
+ * @internal
+ */
+export class TenantScopes {
+  readonly #ctx: PlatformContext;
+  readonly #tenants: ScopeTenants;
+  readonly #pools: ScopePools;
+  readonly #documents: (ctx: TenantContext) => DocumentsService;
+  readonly #cache: LRUCache<string, Tenant> | undefined;
+
+  constructor(deps: {
+    ctx: PlatformContext;
+    tenants: ScopeTenants;
+    pools: ScopePools;
+    documents: (ctx: TenantContext) => DocumentsService;
+    cacheMs: number;
+  }) {
+    this.#ctx = deps.ctx;
+    this.#tenants = deps.tenants;
+    this.#pools = deps.pools;
+    this.#documents = deps.documents;
+    this.#cache = deps.cacheMs > 0 ? new LRUCache<string, Tenant>({ max: 10_000, ttl: deps.cacheMs }) : undefined;
+  }
+
+  /** Forgets a tenant (its row changed in this process). */
+  forget(id: string): void {
+    if (!this.#cache) return;
+    for (const [key, tenant] of this.#cache.entries()) if (tenant.id === id) this.#cache.delete(key);
+  }
+
+  async #resolve(ref: Tenant | string): Promise<Tenant> {
+    const key = typeof ref === 'string' ? ref : ref?.id;
+    if (typeof key !== 'string' || key.length === 0) {
+      throw new TenantDbError('VALIDATION', 'withTenant needs a tenant, a tenant id or a database name');
+    }
+    const cached = this.#cache?.get(key);
+    if (cached) return cached;
+    const tenant = await this.#tenants.find(key);
+    if (!tenant) throw new TenantDbError('NOT_FOUND', 'no such tenant');
+    this.#cache?.set(key, tenant);
+    return tenant;
+  }
+
+  async #role(tenantId: string, userId: string): Promise<Role> {
+    const { rows } = isUuid(userId)
+      ? await this.#ctx.main.query<{ role: string | null; is_active: boolean }>(
+          `SELECT a.role, u.is_active FROM users u
+             LEFT JOIN user_tenant_associations a ON a.user_id = u.id AND a.tenant_id = $2
+            WHERE u.id = $1`,
+          [userId, tenantId],
+        )
+      : { rows: [] };
+    const row = rows[0];
+    if (!row || !row.is_active || !row.role || !(ROLES as readonly string[]).includes(row.role)) {
+      throw new TenantDbError('FORBIDDEN', 'the user is not an active member of this tenant');
+    }
+    return row.role as Role;
+  }
+
+  async withTenant<T>(
+    ref: Tenant | string,
+    fn: (ctx: TenantContext) => Promise<T> | T,
+    options: WithTenantOptions = {},
+  ): Promise<T> {
+    this.#ctx.assertOpen();
+    if (typeof fn !== 'function') throw new TenantDbError('VALIDATION', 'withTenant needs a function');
+    const tenant = await this.#resolve(ref);
+    if (tenant.status !== 'ready') throw new TenantDbError('TENANT_NOT_READY', 'the tenant database is not ready');
+    if (!tenant.isActive) throw new TenantDbError('TENANT_INACTIVE', 'the tenant is deactivated');
+    const userId = options.userId;
+    const role = userId === undefined ? undefined : await this.#role(tenant.id, userId);
+    const scope = new TenantContextImpl(tenant, role, userId, this.#tenants.poolKey(tenant), this.#pools, this.#documents);
+    return storage.run(scope, () => fn(scope));
+  }
+}

@@ -1,0 +1,102 @@
+import type pg from 'pg';
+import { TenantDbError } from '../errors.js';
+import type { PlatformContext } from '../platform/platform-context.js';
+import type { Tenant } from '../tenants/types.js';
+import { isUuid } from '../util/uuid.js';
+import { parseFileObjectKey, tenantPrefix, tenantsPrefix } from './object-keys.js';
+import type { ObjectStore } from './object-store.js';
+
+/** Options of `platform.storage.sweep`. */
+export interface SweepOptions {
+  /** Only this tenant. Default: every tenant, and objects of tenants no longer registered. */
+  tenantId?: string;
+  /** Grace period: only objects (and multipart uploads) older than this go. Default: one hour. */
+  olderThanMs?: number;
+}
+
+/** What a sweep removed. */
+export interface SweepResult {
+  objectsDeleted: number;
+  uploadsAborted: number;
+}
+
+type PoolKey = { server: string; database: string };
+
+/** What the sweep needs of the rest of the platform. */
+export interface SweepDeps {
+  ctx: PlatformContext;
+  tenants: {
+    list(options?: { includeInactive?: boolean }): Promise<Tenant[]>;
+    get(id: string): Promise<Tenant>;
+    poolKey(tenant: Pick<Tenant, 'server' | 'databaseName'>): PoolKey;
+  };
+  pools: { query<R extends pg.QueryResultRow>(key: PoolKey, sql: string, params?: unknown[]): Promise<pg.QueryResult<R>> };
+  store: () => ObjectStore;
+}
+
+const BATCH = 500;
+
+/**
+ * Removes objects that no file row references (an upload that crashed before its row committed, the
+ * fresh copy of a deduplicated upload whose delete failed, the objects of a tenant whose drop stopped
+ * half way) once older than the grace period, and aborts stale multipart uploads.
+ * @internal
+ */
+export async function sweepStorage(deps: SweepDeps, options: SweepOptions = {}): Promise<SweepResult> {
+  const { ctx } = deps;
+  ctx.assertOpen();
+  const olderThanMs = options.olderThanMs ?? 3_600_000;
+  if (typeof olderThanMs !== 'number' || !Number.isFinite(olderThanMs) || olderThanMs < 0) {
+    throw new TenantDbError('VALIDATION', 'olderThanMs must be a non-negative number');
+  }
+  if (options.tenantId !== undefined && !isUuid(options.tenantId)) throw new TenantDbError('NOT_FOUND', 'no such tenant');
+  const cutoff = new Date(Date.now() - olderThanMs);
+  const base = ctx.options.s3.prefix;
+  const store = deps.store();
+
+  const tenants = options.tenantId
+    ? [await deps.tenants.get(options.tenantId)]
+    : await deps.tenants.list({ includeInactive: true });
+  const byId = new Map(tenants.map((t) => [t.id, t]));
+  const scanPrefix = options.tenantId ? tenantPrefix(base, options.tenantId) : tenantsPrefix(base);
+
+  let objectsDeleted = 0;
+  const pending = new Map<string, Array<{ key: string; fileId: string }>>();
+  const flush = async (tenantId: string): Promise<void> => {
+    const batch = pending.get(tenantId) ?? [];
+    pending.delete(tenantId);
+    if (batch.length === 0) return;
+    const tenant = byId.get(tenantId);
+    let known = new Set<string>();
+    if (tenant) {
+      // A tenant still being provisioned has no files table yet, and nothing of it is swept.
+      if (tenant.status !== 'ready') return;
+      const { rows } = await deps.pools.query<{ id: string }>(
+        deps.tenants.poolKey(tenant),
+        'SELECT id FROM files WHERE id = ANY($1::uuid[])',
+        [batch.map((b) => b.fileId)],
+      );
+      known = new Set(rows.map((r) => r.id));
+    }
+    for (const { key, fileId } of batch) {
+      if (known.has(fileId)) continue;
+      await store.delete(key);
+      objectsDeleted++;
+    }
+  };
+
+  for await (const object of store.list(scanPrefix)) {
+    if (!object.lastModified || object.lastModified > cutoff) continue; // too young (or unknown): maybe in flight
+    const parsed = parseFileObjectKey(base, object.key);
+    if (!parsed) continue; // not a key of ours: left alone
+    const list = pending.get(parsed.tenantId) ?? [];
+    list.push({ key: object.key, fileId: parsed.fileId });
+    pending.set(parsed.tenantId, list);
+    if (list.length >= BATCH) await flush(parsed.tenantId);
+  }
+  for (const tenantId of [...pending.keys()]) await flush(tenantId);
+
+  const uploadsAborted = await store.abortStaleUploads(scanPrefix, cutoff);
+  ctx.logger.info({ objectsDeleted, uploadsAborted, tenantId: options.tenantId }, 'storage sweep finished');
+  return { objectsDeleted, uploadsAborted };
+}

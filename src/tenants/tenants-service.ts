@@ -1,0 +1,281 @@
+import { randomUUID } from 'node:crypto';
+import type pg from 'pg';
+import { TenantDbError } from '../errors.js';
+import type { PlatformContext } from '../platform/platform-context.js';
+import type { ObjectStore } from '../storage/object-store.js';
+import { tenantPrefix } from '../storage/object-keys.js';
+import { PG, constraintOf, sqlState } from '../util/pg-errors.js';
+import { tenantDatabaseName, validateTenantName } from './database-name.js';
+import { isUuid } from '../util/uuid.js';
+import type { ServerAdmin } from './server-admin.js';
+import type { TenantTemplates } from './tenant-templates.js';
+import { tenantColumns, toTenant, type TenantRow } from './tenant-row.js';
+import type { CreateTenantInput, RepairResult, Tenant, TenantStats, TenantsService } from './types.js';
+
+/** What the tenants service needs of the pool manager. */
+export interface TenantPools {
+  endPool(key: { server: string; database: string }): Promise<void>;
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(
+    key: { server: string; database: string },
+    sql: string,
+    params?: unknown[],
+  ): Promise<pg.QueryResult<R>>;
+}
+
+const COLUMNS = tenantColumns();
+
+// Held by the creating process for the whole of a tenant's provisioning, on a main-database session:
+// a repair pass that can take it knows the creator is gone (a crashed process's session lock is released).
+const provisioningLock = (id: string): [string] => [`tenantdb:provision:${id}`];
+
+/**
+ * The tenant registry and the lifecycle of tenant databases: provisioning from a template, soft delete,
+ * drop, stats and repair of half-provisioned tenants.
+ * @internal
+ */
+export class TenantsServiceImpl implements TenantsService {
+  readonly #ctx: PlatformContext;
+  readonly #admin: ServerAdmin;
+  readonly #templates: TenantTemplates;
+  readonly #pools: TenantPools;
+  readonly #store: () => ObjectStore;
+  /** Called with a tenant's id whenever its row changes, so caches forget it. */
+  readonly #changed: (id: string) => void;
+
+  constructor(deps: {
+    ctx: PlatformContext;
+    admin: ServerAdmin;
+    templates: TenantTemplates;
+    pools: TenantPools;
+    store: () => ObjectStore;
+    onChange: (id: string) => void;
+  }) {
+    this.#ctx = deps.ctx;
+    this.#admin = deps.admin;
+    this.#templates = deps.templates;
+    this.#pools = deps.pools;
+    this.#store = deps.store;
+    this.#changed = deps.onChange;
+  }
+
+  async create(input: CreateTenantInput): Promise<Tenant> {
+    this.#ctx.assertOpen();
+    if (typeof input !== 'object' || input === null) throw new TenantDbError('VALIDATION', 'tenant input is required');
+    const name = validateTenantName(input.name);
+    const server = input.server ?? 'default';
+    this.#admin.serverUrl(server); // VALIDATION for an unknown server, before anything is written
+    const createdBy = input.createdBy ?? null;
+    if (createdBy !== null) await this.#assertActiveUser(createdBy);
+    const template = await this.#templates.ensure(server);
+
+    // The 8 hex of the id make the database name unique in practice; on the rare collision, draw again.
+    for (let attempt = 0; ; attempt++) {
+      const id = randomUUID();
+      const databaseName = tenantDatabaseName(name, id);
+      const lock = await this.#ctx.main.connect();
+      let broken = false;
+      try {
+        await lock.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', provisioningLock(id));
+        try {
+          const { rows } = await lock.query<TenantRow>(
+            `INSERT INTO tenants (id, name, database_name, server, status, is_active, created_at, updated_at, created_by)
+             VALUES ($1, $2, $3, $4, 'provisioning', true, now(), now(), $5) RETURNING ${COLUMNS}`,
+            [id, name, databaseName, server, createdBy],
+          );
+          return await this.#provision(lock, rows[0]!, template);
+        } finally {
+          await lock.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', provisioningLock(id)).catch(() => {
+            broken = true;
+          });
+        }
+      } catch (err) {
+        if (sqlState(err) === PG.UNIQUE_VIOLATION && constraintOf(err)?.includes('database_name') && attempt < 5) continue;
+        throw err instanceof TenantDbError ? err : new TenantDbError('TENANT_NOT_READY', 'tenant provisioning failed', { cause: err });
+      } finally {
+        lock.release(broken);
+      }
+    }
+  }
+
+  /** Clones the database and marks the row ready; on any error, undoes both (no database without a row, no ready row without a database). */
+  async #provision(client: pg.PoolClient, row: TenantRow, template: string): Promise<Tenant> {
+    try {
+      await this.#clone(row.server, row.database_name, template);
+      return await this.#finish(client, row);
+    } catch (err) {
+      await this.#admin.dropDatabase(row.server, row.database_name).catch(() => {});
+      await client.query('DELETE FROM tenants WHERE id = $1', [row.id]).catch(async () => {
+        // The row could not be removed: say so, so that repair() (or a reader) never takes it for ready.
+        await client.query(`UPDATE tenants SET status = 'failed', updated_at = now() WHERE id = $1`, [row.id]).catch(() => {});
+      });
+      throw err;
+    }
+  }
+
+  async #clone(server: string, database: string, template: string): Promise<void> {
+    try {
+      await this.#admin.createDatabase(server, database, template);
+    } catch (err) {
+      // Another process may have rebuilt (and dropped) the template this process knew: look again once.
+      if (sqlState(err) !== PG.INVALID_CATALOG_NAME) throw err;
+      this.#templates.forget(server);
+      await this.#admin.createDatabase(server, database, await this.#templates.ensure(server));
+    }
+  }
+
+  /** Ready, and the creator becomes admin, in one transaction. */
+  async #finish(client: pg.ClientBase, row: TenantRow): Promise<Tenant> {
+    await client.query('BEGIN');
+    try {
+      const { rows } = await client.query<TenantRow>(
+        `UPDATE tenants SET status = 'ready', updated_at = now() WHERE id = $1 RETURNING ${COLUMNS}`,
+        [row.id],
+      );
+      if (row.created_by !== null) {
+        await client.query(
+          `INSERT INTO user_tenant_associations (user_id, tenant_id, role, joined_at) VALUES ($1, $2, 'admin', now())
+           ON CONFLICT (user_id, tenant_id) DO NOTHING`,
+          [row.created_by, row.id],
+        );
+      }
+      await client.query('COMMIT');
+      this.#changed(row.id);
+      return toTenant(rows[0]!);
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw err;
+    }
+  }
+
+  async #assertActiveUser(userId: string): Promise<void> {
+    const { rows } = isUuid(userId)
+      ? await this.#ctx.main.query<{ is_active: boolean }>('SELECT is_active FROM users WHERE id = $1', [userId])
+      : { rows: [] };
+    if (rows.length === 0) throw new TenantDbError('NOT_FOUND', 'no such user (createdBy)');
+    if (!rows[0]!.is_active) throw new TenantDbError('FORBIDDEN', 'an inactive user cannot create a tenant');
+  }
+
+  /** The row of a tenant by id or database name, or undefined. */
+  async find(idOrDatabaseName: string): Promise<Tenant | undefined> {
+    this.#ctx.assertOpen();
+    if (typeof idOrDatabaseName !== 'string') return undefined;
+    const byId = isUuid(idOrDatabaseName);
+    const { rows } = await this.#ctx.main.query<TenantRow>(
+      `SELECT ${COLUMNS} FROM tenants WHERE ${byId ? 'id' : 'database_name'} = $1`,
+      [idOrDatabaseName],
+    );
+    return rows[0] && toTenant(rows[0]);
+  }
+
+  async get(idOrDatabaseName: string): Promise<Tenant> {
+    const tenant = await this.find(idOrDatabaseName);
+    if (!tenant) throw new TenantDbError('NOT_FOUND', 'no such tenant');
+    return tenant;
+  }
+
+  async list(options: { includeInactive?: boolean } = {}): Promise<Tenant[]> {
+    this.#ctx.assertOpen();
+    const { rows } = await this.#ctx.main.query<TenantRow>(
+      `SELECT ${COLUMNS} FROM tenants ${options.includeInactive ? '' : 'WHERE is_active'} ORDER BY created_at, id`,
+    );
+    return rows.map(toTenant);
+  }
+
+  async #setActive(id: string, active: boolean): Promise<Tenant> {
+    this.#ctx.assertOpen();
+    const { rows } = isUuid(id)
+      ? await this.#ctx.main.query<TenantRow>(
+          `UPDATE tenants SET is_active = $2, updated_at = now() WHERE id = $1 RETURNING ${COLUMNS}`,
+          [id, active],
+        )
+      : { rows: [] };
+    if (!rows[0]) throw new TenantDbError('NOT_FOUND', 'no such tenant');
+    this.#changed(id);
+    return toTenant(rows[0]);
+  }
+
+  deactivate(id: string): Promise<Tenant> {
+    return this.#setActive(id, false);
+  }
+
+  activate(id: string): Promise<Tenant> {
+    return this.#setActive(id, true);
+  }
+
+  async drop(id: string): Promise<void> {
+    const tenant = await this.get(id);
+    // Nobody enters while it goes; a retry after a failure half way picks up where it stopped.
+    await this.#ctx.main.query(`UPDATE tenants SET is_active = false, updated_at = now() WHERE id = $1`, [tenant.id]);
+    this.#changed(tenant.id);
+    await this.#pools.endPool(this.poolKey(tenant));
+    await this.#admin.dropDatabase(tenant.server, tenant.databaseName);
+    await this.#store().deletePrefix(tenantPrefix(this.#ctx.options.s3.prefix, tenant.id));
+    await this.#ctx.main.query('DELETE FROM tenants WHERE id = $1', [tenant.id]);
+    this.#changed(tenant.id);
+  }
+
+  async stats(id: string): Promise<TenantStats> {
+    const tenant = await this.get(id);
+    if (tenant.status !== 'ready') throw new TenantDbError('TENANT_NOT_READY', 'the tenant database is not ready');
+    const size = await this.#admin.query<{ size: string }>(tenant.server, 'SELECT pg_database_size($1) AS size', [
+      tenant.databaseName,
+    ]);
+    const counts = await this.#pools.query<{ documents: string; files: string; stored: string }>(
+      this.poolKey(tenant),
+      `SELECT (SELECT count(*) FROM documents) AS documents, (SELECT count(*) FROM files) AS files,
+              (SELECT coalesce(sum(size_bytes), 0) FROM files) AS stored`,
+    );
+    const row = counts.rows[0]!;
+    return {
+      databaseSizeBytes: Number(size.rows[0]!.size),
+      documents: Number(row.documents),
+      files: Number(row.files),
+      storedBytes: Number(row.stored),
+    };
+  }
+
+  /** The pool manager's key of a tenant's database. */
+  poolKey(tenant: Pick<Tenant, 'server' | 'databaseName'>): { server: string; database: string } {
+    return { server: this.#admin.serverUrl(tenant.server), database: tenant.databaseName };
+  }
+
+  async repair(): Promise<RepairResult> {
+    this.#ctx.assertOpen();
+    const result: RepairResult = { finished: [], removed: [] };
+    const { rows } = await this.#ctx.main.query<TenantRow>(`SELECT ${COLUMNS} FROM tenants WHERE status <> 'ready'`);
+    for (const row of rows) {
+      const client = await this.#ctx.main.connect();
+      let broken = false;
+      try {
+        const { rows: got } = await client.query<{ locked: boolean }>(
+          'SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS locked',
+          provisioningLock(row.id),
+        );
+        if (!got[0]!.locked) continue; // its creator is still at work
+        try {
+          const { rows: current } = await client.query<TenantRow>(`SELECT ${COLUMNS} FROM tenants WHERE id = $1`, [row.id]);
+          const now = current[0];
+          if (!now || now.status === 'ready') continue;
+          const exists = await this.#admin.databaseExists(now.server, now.database_name);
+          if (now.status === 'provisioning' && exists) {
+            await this.#finish(client, now);
+            result.finished.push(now.id);
+          } else {
+            await this.#admin.dropDatabase(now.server, now.database_name);
+            await client.query('DELETE FROM tenants WHERE id = $1', [now.id]);
+            this.#changed(now.id);
+            result.removed.push(now.id);
+          }
+        } finally {
+          await client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', provisioningLock(row.id)).catch(() => {
+            broken = true;
+          });
+        }
+      } finally {
+        client.release(broken);
+      }
+    }
+    if (result.finished.length || result.removed.length) this.#ctx.logger.info(result, 'repaired half-provisioned tenants');
+    return result;
+  }
+}
