@@ -25,7 +25,23 @@ try {
       const b = new esm.TenantDbError('CONFLICT', 'x');
       if (!(a instanceof esm.TenantDbError) || !(b instanceof cjs.TenantDbError)) throw new Error('instanceof across builds');
       if (typeof cjs.createPlatform !== 'function' || typeof esm.createPlatform !== 'function') throw new Error('createPlatform');
-      console.log('installed tarball loads with require and import');
+      const expressCjs = require('@org/tenantdb/express');
+      const fastifyCjs = require('@org/tenantdb/fastify');
+      return Promise.all([import('@org/tenantdb/express'), import('@org/tenantdb/fastify')]).then(([expressEsm, fastifyEsm]) => {
+        for (const [name, mod] of [['express cjs', expressCjs], ['express esm', expressEsm]]) {
+          if (typeof mod.tenancy !== 'function' || typeof mod.errorHandler !== 'function') throw new Error(name);
+        }
+        for (const [name, mod] of [['fastify cjs', fastifyCjs], ['fastify esm', fastifyEsm]]) {
+          if (typeof mod.tenancyPlugin !== 'function') throw new Error(name);
+        }
+        const fs = require('node:fs');
+        const path = require('node:path');
+        const root = path.dirname(require.resolve('@org/tenantdb/package.json'));
+        for (const family of ['main', 'tenant']) {
+          if (!fs.readdirSync(path.join(root, 'migrations', family)).some((f) => f.endsWith('.sql'))) throw new Error('migrations/' + family);
+        }
+        console.log('installed tarball loads with require and import (root, express, fastify), migrations shipped');
+      });
     });`;
   run('node', ['-e', check], { cwd: app, env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' } });
 } finally {
