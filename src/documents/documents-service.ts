@@ -62,6 +62,9 @@ export interface DocumentsDeps {
 }
 
 const MAX_PRESIGN_SECONDS = 7 * 24 * 3600;
+/** How long, and how often, a failed upload waits for the server to settle a COMMIT whose reply was lost. */
+const COMMIT_WAIT_MS = 5_000;
+const COMMIT_POLL_MS = 50;
 
 /**
  * `ctx.documents`: a tenant's documents. Bytes are streamed to the object store while hashed; one
@@ -115,10 +118,11 @@ export class DocumentsServiceImpl implements DocumentsService {
     });
 
     let result: { row: DocumentRow; reused: boolean };
+    const transaction: { xid?: string } = {};
     try {
-      result = await this.#record({ fileId, key, hashed, filename, mimeType, userId });
+      result = await this.#record({ fileId, key, hashed, filename, mimeType, userId }, transaction);
     } catch (err) {
-      await this.#deleteObject(key);
+      await this.#deleteIfUnrecorded(key, transaction.xid);
       throw err;
     }
     if (result.reused) await this.#deleteObject(key); // the bytes were already stored under the existing file
@@ -126,14 +130,17 @@ export class DocumentsServiceImpl implements DocumentsService {
   }
 
   /** The file row (new, or an existing one with the same content) and the document row, in one transaction. */
-  async #record(a: {
-    fileId: string;
-    key: string;
-    hashed: HashedUpload;
-    filename: string;
-    mimeType: string;
-    userId: string;
-  }): Promise<{ row: DocumentRow; reused: boolean }> {
+  async #record(
+    a: {
+      fileId: string;
+      key: string;
+      hashed: HashedUpload;
+      filename: string;
+      mimeType: string;
+      userId: string;
+    },
+    transaction: { xid?: string },
+  ): Promise<{ row: DocumentRow; reused: boolean }> {
     const actor = this.#scope.userId ?? a.userId;
     try {
       return await this.#scope.transaction(async (tx) => {
@@ -165,7 +172,13 @@ export class DocumentsServiceImpl implements DocumentsService {
              VALUES ($1, $2, $3, $4, $5, $6, $7, now(), now(), $8)`,
             [docId, a.filename, fileId, a.userId, a.mimeType, a.hashed.size, reused, actor],
           );
-          const { rows } = await tx.query<DocumentRow>(`${SELECT_DOCUMENT} WHERE d.id = $1`, [docId]);
+          // The transaction's id, so that a COMMIT whose outcome is unknown can be looked up afterwards;
+          // until it is set, no COMMIT was sent and a failure certainly committed nothing.
+          const { rows } = await tx.query<DocumentRow & { xid: string }>(
+            `SELECT doc.*, pg_current_xact_id()::text AS xid FROM (${SELECT_DOCUMENT} WHERE d.id = $1) doc`,
+            [docId],
+          );
+          transaction.xid = rows[0]!.xid;
           return { row: rows[0]!, reused };
         }
         throw new TenantDbError('CONFLICT', 'the upload raced with deletes of the same content; try again');
@@ -176,6 +189,36 @@ export class DocumentsServiceImpl implements DocumentsService {
       }
       throw err;
     }
+  }
+
+  /**
+   * After a failed upload transaction, deletes the fresh object unless a file row references it after all.
+   * Once the COMMIT may have been sent (`xid` known), a lost reply (connection cut) leaves the outcome
+   * unknown: deleting then could leave a row whose object is missing. So this waits until the server has
+   * settled that transaction and keeps the object if it committed with our row. Whatever cannot be checked
+   * is left for the sweep, which removes an object no row references.
+   */
+  async #deleteIfUnrecorded(key: string, xid: string | undefined): Promise<void> {
+    if (xid !== undefined) {
+      try {
+        let status: string | null | undefined;
+        for (let waited = 0; ; waited += COMMIT_POLL_MS) {
+          const { rows } = await this.#scope.query<{ status: string | null }>('SELECT pg_xact_status($1::xid8) AS status', [xid]);
+          status = rows[0]?.status;
+          if (status !== 'in progress') break;
+          if (waited >= COMMIT_WAIT_MS) throw new Error(`transaction ${xid} still in progress`);
+          await new Promise((resolve) => setTimeout(resolve, COMMIT_POLL_MS));
+        }
+        if (status !== 'aborted') {
+          const recorded = await this.#scope.query('SELECT 1 FROM files WHERE s3_path = $1', [key]);
+          if (recorded.rowCount) return;
+        }
+      } catch (err) {
+        this.#deps.logger.warn({ key, err: (err as Error).message }, 'could not tell whether a failed upload committed; left for the sweep');
+        return;
+      }
+    }
+    await this.#deleteObject(key);
   }
 
   async #deleteObject(key: string): Promise<void> {
@@ -249,19 +292,28 @@ export class DocumentsServiceImpl implements DocumentsService {
   async delete(id: string): Promise<void> {
     const row = await this.#row(id);
     this.#assertMayWrite(row.user_id);
-    const deleted = await this.#scope.query<{ file_id: string }>('DELETE FROM documents WHERE id = $1 RETURNING file_id', [id]);
-    const fileId = deleted.rows[0]?.file_id;
-    if (!fileId) throw new TenantDbError('NOT_FOUND', 'no such document');
-    // Its own statement: if an upload reused the file meanwhile, the foreign key refuses and the file stays.
-    try {
-      const gone = await this.#scope.query<{ s3_path: string }>(
-        `DELETE FROM files f WHERE f.id = $1 AND NOT EXISTS (SELECT 1 FROM documents d WHERE d.file_id = f.id)
-         RETURNING s3_path`,
-        [fileId],
-      );
-      if (gone.rows[0]) await this.#deleteObject(gone.rows[0].s3_path);
-    } catch (err) {
-      if (sqlState(err) !== PG.FOREIGN_KEY_VIOLATION) throw err;
-    }
+    // The document and, when nothing else references it, its file row go in one transaction: a crash
+    // never leaves a file row that no document references. The object goes after the commit.
+    const objectKey = await this.#scope.transaction(async (tx) => {
+      const deleted = await tx.query<{ file_id: string }>('DELETE FROM documents WHERE id = $1 RETURNING file_id', [id]);
+      const fileId = deleted.rows[0]?.file_id;
+      if (!fileId) throw new TenantDbError('NOT_FOUND', 'no such document');
+      // An upload that reused the file meanwhile holds it FOR SHARE: this waits for it, then the foreign
+      // key refuses and the file stays. The savepoint keeps the document's deletion.
+      await tx.query('SAVEPOINT drop_file');
+      try {
+        const gone = await tx.query<{ s3_path: string }>(
+          `DELETE FROM files f WHERE f.id = $1 AND NOT EXISTS (SELECT 1 FROM documents d WHERE d.file_id = f.id)
+           RETURNING s3_path`,
+          [fileId],
+        );
+        return gone.rows[0]?.s3_path;
+      } catch (err) {
+        if (sqlState(err) !== PG.FOREIGN_KEY_VIOLATION) throw err;
+        await tx.query('ROLLBACK TO SAVEPOINT drop_file');
+        return undefined;
+      }
+    });
+    if (objectKey) await this.#deleteObject(objectKey);
   }
 }

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { TenantDbError } from '../errors.js';
+import { isTenantDbError, TenantDbError } from '../errors.js';
 import type { PlatformContext } from '../platform/platform-context.js';
 import type { Tenant } from '../tenants/types.js';
 import { isUuid } from '../util/uuid.js';
@@ -71,12 +71,23 @@ export async function sweepStorage(deps: SweepDeps, options: SweepOptions = {}):
     if (tenant) {
       // A tenant still being provisioned has no files table yet, and nothing of it is swept.
       if (tenant.status !== 'ready') return;
-      const { rows } = await deps.pools.query<{ id: string }>(
-        deps.tenants.poolKey(tenant),
-        'SELECT id FROM files WHERE id = ANY($1::uuid[])',
-        [batch.map((b) => b.fileId)],
-      );
-      known = new Set(rows.map((r) => r.id));
+      try {
+        const { rows } = await deps.pools.query<{ id: string }>(
+          deps.tenants.poolKey(tenant),
+          'SELECT id FROM files WHERE id = ANY($1::uuid[])',
+          [batch.map((b) => b.fileId)],
+        );
+        known = new Set(rows.map((r) => r.id));
+      } catch (err) {
+        // NOT_FOUND: the tenant's database is gone. A deactivated tenant is a drop that stopped after
+        // dropping it (drop deactivates first): nothing references its objects any more. An active one
+        // is an anomaly to look into, not a reason to delete its bytes, nor to stop sweeping the others.
+        if (!isTenantDbError(err, 'NOT_FOUND')) throw err;
+        if (tenant.isActive) {
+          ctx.logger.warn({ tenantId }, 'the database of an active tenant is missing: its objects are left alone');
+          return;
+        }
+      }
     }
     for (const { key, fileId } of batch) {
       if (known.has(fileId)) continue;
