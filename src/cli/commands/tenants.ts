@@ -1,0 +1,58 @@
+import type { Tenant } from '../../index.js';
+import type { Command, CommandContext } from '../command-context.js';
+import { formatTable, shortDate } from '../output.js';
+
+/** The tenant an operand names: its id or its database name. NOT_FOUND when none. */
+function resolve(cx: CommandContext): Promise<Tenant> {
+  return cx.platform.tenants.get(cx.args.operands[0]!);
+}
+
+function describe(t: Tenant): string {
+  return `${t.id} "${t.name}" (database ${t.databaseName} on ${t.server}, ${t.isActive ? 'active' : 'inactive'}, ${t.status})`;
+}
+
+/** `tenantdb tenants create --name NAME [--created-by USER_ID] [--server NAME]`. */
+export const tenantsCreateCommand: Command = async (cx) => {
+  const { name, createdBy, server } = cx.args;
+  const tenant = await cx.platform.tenants.create({
+    name: name!,
+    ...(createdBy !== undefined && { createdBy }),
+    ...(server !== undefined && { server }),
+  });
+  cx.print(`created tenant ${describe(tenant)}`);
+  return { json: { tenant } };
+};
+
+/** `tenantdb tenants list [--all]`: active tenants, or every tenant with `--all`. */
+export const tenantsListCommand: Command = async (cx) => {
+  const tenants = await cx.platform.tenants.list({ includeInactive: cx.args.all });
+  if (tenants.length === 0) {
+    cx.print(cx.args.all ? 'no tenants' : 'no active tenants (--all lists deactivated ones too)');
+  } else {
+    const rows = tenants.map((t) => [t.id, t.databaseName, t.server, t.isActive ? 'yes' : 'no', t.status, shortDate(t.createdAt), t.name]);
+    for (const line of formatTable(['id', 'database', 'server', 'active', 'status', 'created', 'name'], rows)) cx.print(line);
+  }
+  return { json: { tenants } };
+};
+
+/** `tenantdb tenants deactivate ID`: soft delete; data kept. */
+export const tenantsDeactivateCommand: Command = async (cx) => {
+  const tenant = await cx.platform.tenants.deactivate((await resolve(cx)).id);
+  cx.print(`deactivated tenant ${describe(tenant)}`);
+  return { json: { tenant } };
+};
+
+/** `tenantdb tenants activate ID`: undoes `deactivate`. */
+export const tenantsActivateCommand: Command = async (cx) => {
+  const tenant = await cx.platform.tenants.activate((await resolve(cx)).id);
+  cx.print(`activated tenant ${describe(tenant)}`);
+  return { json: { tenant } };
+};
+
+/** `tenantdb tenants drop ID --yes`: drops the database, deletes the stored objects and the registry row. */
+export const tenantsDropCommand: Command = async (cx) => {
+  const tenant = await resolve(cx);
+  await cx.platform.tenants.drop(tenant.id);
+  cx.print(`dropped tenant ${tenant.id} "${tenant.name}" (database ${tenant.databaseName} and its documents)`);
+  return { json: { dropped: { id: tenant.id, name: tenant.name, databaseName: tenant.databaseName } } };
+};

@@ -1,0 +1,79 @@
+import type { CommandName } from './args.js';
+
+const GLOBAL = `Options for every command:
+  --json             one JSON document on stdout, nothing else (errors: {"error":{"code","message"}})
+  --config <module>  platform options from a .js/.mjs/.cjs module instead of the environment
+  --quiet            no progress on stderr
+  --verbose          the library's log lines on stderr
+  -h, --help         this help (tenantdb <command> --help for one command)
+  --version          the version`;
+
+const CONFIG = `Configuration (without --config):
+  TENANTDB_MAIN_URL            postgres://user:password@host:5432/saas_platform (required)
+  TENANTDB_S3_BUCKET           the bucket for documents (required)
+  TENANTDB_S3_ENDPOINT         an S3-compatible endpoint (MinIO, …); default AWS S3
+  TENANTDB_S3_REGION           default AWS_REGION, else us-east-1
+  TENANTDB_S3_PREFIX           prefix of every object key
+  TENANTDB_S3_FORCE_PATH_STYLE true or false; default true with an endpoint
+  TENANTDB_TENANT_MIGRATIONS   your tenant migration folders, separated by ":" (";" on Windows)
+  TENANTDB_MAIN_MIGRATIONS     your main-database migration folders, likewise
+  S3 credentials the AWS way: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_PROFILE, …`;
+
+const EXITS = `Exit codes:
+  0  success
+  1  some work failed (a tenant's migration, or the command's error: error CODE: message)
+  2  usage error (unknown command or option, bad value, missing --yes)
+  3  configuration error (missing environment variable, bad --config module or options)`;
+
+const COMMANDS: Record<CommandName, string> = {
+  init: `tenantdb init
+  Creates the main database if it is missing, migrates it and prepares the tenant template. Idempotent.`,
+  migrate: `tenantdb migrate [main|tenants] [--concurrency N] [--tenant ID …]
+  Migrates the main database, then every tenant database (both when neither is named).
+  --concurrency N   tenants migrated at once (default 4)
+  --tenant ID       only this tenant (id or database name); repeatable
+  A failed tenant never stops the others; the exit code is 1 if any failed.
+  Progress on stderr: a bar on a terminal, a line per tenant otherwise.`,
+  status: `tenantdb status
+  Executed and pending migrations of the main database and of every ready tenant.`,
+  'tenants create': `tenantdb tenants create --name NAME [--created-by USER_ID] [--server NAME]
+  Creates a tenant and its database. --created-by makes that user its first admin.`,
+  'tenants list': `tenantdb tenants list [--all]
+  The active tenants; --all includes deactivated ones.`,
+  'tenants deactivate': `tenantdb tenants deactivate ID
+  Soft delete: data kept, entering the tenant gives TENANT_INACTIVE. ID is an id or a database name.`,
+  'tenants activate': `tenantdb tenants activate ID
+  Undoes deactivate.`,
+  'tenants drop': `tenantdb tenants drop ID --yes
+  Drops the tenant's database, deletes its stored documents and its registry row. Needs --yes.`,
+  sweep: `tenantdb sweep [--tenant ID] [--older-than-ms N]
+  Deletes stored objects no file references and aborts stale multipart uploads, older than
+  --older-than-ms (default one hour); every tenant, or only --tenant.`,
+  reset: `tenantdb reset --yes
+  Development only: drops every tenant database the main database lists (and their documents),
+  the tenant templates, then the main database. Needs --yes.`,
+  demo: `tenantdb demo
+  A guided tour on the configured servers: users, tenants, deduplicated uploads, a tenant
+  migration rolled out over the fleet, statistics. Writes into the configured main database.`,
+};
+
+/** The help of one command, or the general help listing every command. */
+export function helpText(command?: CommandName): string {
+  if (command !== undefined) return `${COMMANDS[command]}\n\n${GLOBAL}\n`;
+  const list = Object.values(COMMANDS)
+    .map((text) => `  ${text.split('\n')[0]!.replace(/^tenantdb /, '')}`)
+    .join('\n');
+  return `tenantdb: operate a @org/tenantdb platform (database-per-tenant PostgreSQL, documents on S3)
+
+Usage: tenantdb <command> [options]
+
+Commands:
+${list}
+
+${GLOBAL}
+
+${CONFIG}
+
+${EXITS}
+`;
+}

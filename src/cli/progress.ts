@@ -1,0 +1,72 @@
+import type { FleetProgressEvent } from '../index.js';
+import { errorLine } from './output.js';
+
+/** Where progress goes: stderr, or a test's stand-in. */
+export interface ProgressStream {
+  write(text: string): unknown;
+  /** True on a terminal: a redrawn bar instead of one line per tenant. */
+  isTTY?: boolean;
+  /** Terminal width, when known. */
+  columns?: number;
+}
+
+/** Shows the progress of a fleet migration. */
+export interface FleetProgress {
+  /** Pass as `onProgress` of `migrations.tenants.up`. */
+  onProgress(event: FleetProgressEvent): void;
+  /** Ends the bar's line (on a terminal); call once the run returned. */
+  finish(): void;
+}
+
+const BAR_WIDTH = 24;
+
+
+/**
+ * Progress of a fleet migration on `stream`: on a terminal (`isTTY`) one bar redrawn in place
+ * (`label [#####-----] done/total, N failed`); otherwise one plain line per tenant finished, which
+ * reads well in CI logs. `scrub` hides secrets in error messages.
+ */
+export function createFleetProgress(stream: ProgressStream, label: string, scrub: (text: string) => string = (t) => t): FleetProgress {
+  let failed = 0;
+  let drawn = false;
+  let last: FleetProgressEvent | undefined;
+
+  const draw = (event: FleetProgressEvent): void => {
+    const ratio = event.total === 0 ? 1 : event.done / event.total;
+    const filled = Math.round(ratio * BAR_WIDTH);
+    const bar = `${'#'.repeat(filled)}${'-'.repeat(BAR_WIDTH - filled)}`;
+    const failures = failed > 0 ? `, ${failed} failed` : '';
+    let line = `${label} [${bar}] ${event.done}/${event.total}${failures}`;
+    if (stream.columns && line.length >= stream.columns) line = line.slice(0, stream.columns - 1);
+    stream.write(`\r\x1b[2K${line}`);
+    drawn = true;
+  };
+
+  return {
+    onProgress(event) {
+      if (event.type === 'failure') failed++;
+      last = event;
+      if (stream.isTTY) {
+        draw(event);
+        return;
+      }
+      if (event.type === 'start') return;
+      const who = event.databaseName || event.tenantId;
+      const where = `[${event.done}/${event.total}]`;
+      if (event.type === 'success') {
+        const applied = event.applied ?? [];
+        stream.write(`${where} ok ${who}${applied.length > 0 ? ` (applied ${applied.join(', ')})` : ' (up to date)'}\n`);
+      } else if (event.type === 'skip') {
+        stream.write(`${where} skipped ${who} (not ready)\n`);
+      } else {
+        stream.write(`${where} FAILED ${who}: ${event.error ? errorLine(event.error, scrub) : 'failed'}\n`);
+      }
+    },
+    finish() {
+      if (stream.isTTY && drawn) {
+        if (last) draw(last);
+        stream.write('\n');
+      }
+    },
+  };
+}

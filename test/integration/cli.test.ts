@@ -1,0 +1,374 @@
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { adminQuery, dbUrl, deletePrefix, dropPlatformDatabases, testS3Client, uniqueName } from '../support/env.js';
+
+// The CLI as a user runs it: `node dist/cli.js …` in a child process, judged by exit code and output.
+const repo = path.resolve(import.meta.dirname, '../..');
+const cliJs = path.join(repo, 'dist', 'cli.js');
+const mainDbs: string[] = [];
+const prefixes: string[] = [];
+let work: string;
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function newestSource(dir: string): number {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { recursive: true, withFileTypes: true })) {
+    if (entry.isFile()) newest = Math.max(newest, statSync(path.join(entry.parentPath, entry.name)).mtimeMs);
+  }
+  return newest;
+}
+
+function spawnCollect(command: string, args: string[], env: Record<string, string | undefined>): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { cwd: repo, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** Only what a clean shell has: no TENANTDB_* or AWS_* from the environment of the test run. */
+function cleanEnv(extra: Record<string, string | undefined> = {}): Record<string, string | undefined> {
+  return { PATH: process.env.PATH, HOME: process.env.HOME, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...extra };
+}
+
+/** The environment of a user pointing the CLI at the harness' servers, with a main database of its own. */
+function platformEnv(mainDb: string, extra: Record<string, string | undefined> = {}): Record<string, string | undefined> {
+  const prefix = `${mainDb}/`;
+  if (!mainDbs.includes(mainDb)) mainDbs.push(mainDb);
+  if (!prefixes.includes(prefix)) prefixes.push(prefix);
+  const credentials = inject('s3Credentials');
+  return cleanEnv({
+    TENANTDB_MAIN_URL: dbUrl(mainDb),
+    TENANTDB_S3_BUCKET: inject('s3Bucket'),
+    TENANTDB_S3_ENDPOINT: inject('s3Endpoint'),
+    TENANTDB_S3_REGION: 'us-east-1',
+    TENANTDB_S3_PREFIX: prefix,
+    AWS_ACCESS_KEY_ID: credentials.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
+    ...extra,
+  });
+}
+
+function cli(args: string[], env: Record<string, string | undefined> = cleanEnv()): Promise<Run> {
+  return spawnCollect(process.execPath, [cliJs, ...args], env);
+}
+
+/** The one JSON document a `--json` run printed on stdout (loosely typed: the assertions check its shape). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+function json<T = Record<string, any>>(run: Run): T {
+  return JSON.parse(run.stdout) as T;
+}
+
+async function databaseExists(name: string): Promise<boolean> {
+  return (await adminQuery('SELECT 1 FROM pg_database WHERE datname = $1', [name])).rowCount === 1;
+}
+
+async function migrationFolder(files: Record<string, string>): Promise<string> {
+  const dir = await mkdtemp(path.join(work, 'migrations-'));
+  for (const [name, sql] of Object.entries(files)) await writeFile(path.join(dir, name), sql);
+  return dir;
+}
+
+beforeAll(async () => {
+  work = await mkdtemp(path.join(os.tmpdir(), 'tenantdb-cli-test-'));
+  // `npm test` builds first; when this file runs alone on newer sources, build the CLI entry only
+  // (no clean of dist/, which other test files may be reading).
+  const built = statSync(cliJs, { throwIfNoEntry: false })?.mtimeMs ?? 0;
+  if (built < newestSource(path.join(repo, 'src'))) {
+    const config = path.join(work, 'tsup.cli.config.mjs');
+    await writeFile(
+      config,
+      `export default ${JSON.stringify({
+        entry: { cli: 'src/cli/main.ts' },
+        format: ['esm'],
+        banner: { js: '#!/usr/bin/env node' },
+        sourcemap: true,
+        target: 'node20',
+        platform: 'node',
+        splitting: false,
+        shims: true,
+        clean: false,
+      })};\n`,
+    );
+    const build = await spawnCollect(path.join(repo, 'node_modules', '.bin', 'tsup'), ['--config', config, '--silent'], process.env);
+    expect(build.code, build.stderr).toBe(0);
+  }
+}, 120_000);
+
+afterAll(async () => {
+  for (const db of mainDbs) await dropPlatformDatabases(db);
+  const s3 = testS3Client();
+  try {
+    for (const prefix of prefixes) await deletePrefix(s3, inject('s3Bucket'), prefix);
+  } finally {
+    s3.destroy();
+  }
+  await rm(work, { recursive: true, force: true });
+});
+
+describe('tenantdb: usage and configuration', () => {
+  it('--help lists every command and exits 0', async () => {
+    const run = await cli(['--help']);
+    expect(run.code).toBe(0);
+    for (const command of ['init', 'migrate', 'status', 'tenants create', 'tenants list', 'sweep', 'reset --yes', 'demo']) {
+      expect(run.stdout).toContain(command);
+    }
+    const one = await cli(['migrate', '--help']);
+    expect(one.code).toBe(0);
+    expect(one.stdout.startsWith('tenantdb migrate')).toBe(true);
+  });
+
+  it('--version prints the package version', async () => {
+    const { version } = JSON.parse(readFileSync(path.join(repo, 'package.json'), 'utf8')) as { version: string };
+    const run = await cli(['--version']);
+    expect(run).toMatchObject({ code: 0, stdout: `${version}\n` });
+    expect(json(await cli(['--version', '--json']))).toEqual({ version });
+  });
+
+  it('an unknown command, an unknown option or a bad value exits 2', async () => {
+    for (const args of [['bogus'], ['tenants', 'list', '--bogus'], ['migrate', '--concurrency', '0'], []]) {
+      const run = await cli(args);
+      expect(run.code).toBe(2);
+      expect(run.stderr).toMatch(/^error USAGE: /);
+    }
+    const run = await cli(['bogus', '--json']);
+    expect(run.code).toBe(2);
+    expect(json(run).error.code).toBe('USAGE');
+  });
+
+  it('reset and tenants drop without --yes refuse and exit 2, before reading any configuration', async () => {
+    expect((await cli(['reset'])).code).toBe(2);
+    expect((await cli(['tenants', 'drop', 'tenant_x_12345678'])).code).toBe(2);
+  });
+
+  it('missing configuration exits 3', async () => {
+    const none = await cli(['status', '--json']);
+    expect(none.code).toBe(3);
+    expect(json(none).error.code).toBe('CONFIG');
+    const noBucket = await cli(['status'], cleanEnv({ TENANTDB_MAIN_URL: dbUrl('tdbt_unused') }));
+    expect(noBucket.code).toBe(3);
+    expect(noBucket.stderr).toMatch(/^error CONFIG: /);
+    const badUrl = await cli(['status'], cleanEnv({ TENANTDB_MAIN_URL: 'mysql://db/x', TENANTDB_S3_BUCKET: 'b' }));
+    expect(badUrl.code).toBe(3);
+    const badModule = await cli(['status', '--config', path.join(work, 'missing.mjs')]);
+    expect(badModule.code).toBe(3);
+  });
+
+  it('never prints the database URL or its password, even when the server refuses it', async () => {
+    const password = 'not-the-password-7f3a';
+    const mainDb = uniqueName('tdbt_clipw');
+    platformEnv(mainDb); // cleaned up afterwards, should a trusting server accept any password
+    const url = new URL(dbUrl(mainDb));
+    url.password = password;
+    const run = await cli(['init', '--verbose'], cleanEnv({ TENANTDB_MAIN_URL: url.toString(), TENANTDB_S3_BUCKET: 'b' }));
+    if (run.code !== 0) {
+      expect(run.code).toBe(1);
+      expect(run.stderr).toMatch(/^error [A-Z_]+: /m);
+    }
+    for (const output of [run.stdout, run.stderr]) {
+      expect(output).not.toContain(password);
+      expect(output).not.toContain(url.toString());
+    }
+  });
+});
+
+describe('tenantdb: a platform operated from the command line', () => {
+  const mainDb = uniqueName('tdbt_cli');
+  let env: Record<string, string | undefined>;
+  const ids: Record<'acme' | 'globex', { id: string; databaseName: string }> = {} as never;
+
+  beforeAll(() => {
+    env = platformEnv(mainDb);
+  });
+
+  it('init creates and migrates the main database; again is a no-op', async () => {
+    const run = await cli(['init'], env);
+    expect(run.code, run.stderr).toBe(0);
+    expect(await databaseExists(mainDb)).toBe(true);
+    const again = await cli(['init', '--json'], env);
+    expect(again.code).toBe(0);
+    expect(json(again)).toEqual({ initialized: true, mainDatabase: mainDb });
+  });
+
+  it('migrate main applies the host app main migrations', async () => {
+    const folder = await migrationFolder({ '0101_app_settings.sql': 'CREATE TABLE app_settings (key text PRIMARY KEY, value text);' });
+    const withFolder = { ...env, TENANTDB_MAIN_MIGRATIONS: folder };
+    const run = await cli(['migrate', 'main', '--json'], withFolder);
+    expect(run.code, run.stderr).toBe(0);
+    expect(json(run)).toEqual({ main: { applied: ['0101_app_settings'] } });
+    expect(json(await cli(['migrate', 'main', '--json'], withFolder))).toEqual({ main: { applied: [] } });
+  });
+
+  it('tenants create, list, deactivate, activate', async () => {
+    for (const name of ['acme', 'globex'] as const) {
+      const run = await cli(['tenants', 'create', '--name', `${name} Inc`, '--json'], env);
+      expect(run.code, run.stderr).toBe(0);
+      const { tenant } = json(run);
+      expect(tenant).toMatchObject({ name: `${name} Inc`, isActive: true, status: 'ready', server: 'default' });
+      expect(await databaseExists(tenant.databaseName)).toBe(true);
+      ids[name] = { id: tenant.id, databaseName: tenant.databaseName };
+    }
+    const names = async (args: string[]): Promise<string[]> =>
+      json<{ tenants: Array<{ name: string }> }>(await cli(['tenants', 'list', ...args, '--json'], env)).tenants.map((t) => t.name).sort();
+    expect(await names([])).toEqual(['acme Inc', 'globex Inc']);
+
+    // By database name as well as by id.
+    const off = await cli(['tenants', 'deactivate', ids.globex.databaseName, '--json'], env);
+    expect(off.code).toBe(0);
+    expect(json(off).tenant).toMatchObject({ id: ids.globex.id, isActive: false });
+    expect(await names([])).toEqual(['acme Inc']);
+    expect(await names(['--all'])).toEqual(['acme Inc', 'globex Inc']);
+    const on = await cli(['tenants', 'activate', ids.globex.id], env);
+    expect(on.code).toBe(0);
+    expect(await names([])).toEqual(['acme Inc', 'globex Inc']);
+
+    const human = await cli(['tenants', 'list'], env);
+    expect(human.stdout).toContain(ids.acme.databaseName);
+  });
+
+  it("a command's TenantDbError exits 1 with error CODE on stderr", async () => {
+    const run = await cli(['tenants', 'deactivate', '00000000-0000-4000-8000-000000000000'], env);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/^error NOT_FOUND: /);
+    const asJson = await cli(['tenants', 'create', '--name', 'x', '--server', 'nowhere', '--json'], env);
+    expect(asJson.code).toBe(1);
+    expect(json(asJson).error.code).toBe('VALIDATION');
+  });
+
+  it('migrate tenants rolls a host migration out over the fleet, a plain line per tenant on a pipe', async () => {
+    const folder = await migrationFolder({ '0201_app_notes.sql': 'CREATE TABLE app_notes (id serial PRIMARY KEY, body text);' });
+    const run = await cli(['migrate', 'tenants', '--json'], { ...env, TENANTDB_TENANT_MIGRATIONS: folder });
+    expect(run.code, run.stderr).toBe(0);
+    expect(json(run).tenants).toMatchObject({ total: 2, failed: [], skipped: [] });
+    expect(json(run).tenants.succeeded.sort()).toEqual([ids.acme.id, ids.globex.id].sort());
+    expect(run.stderr.match(/^\[\d\/2\] ok tenant_\w+ \(applied 0201_app_notes\)$/gm)).toHaveLength(2);
+
+    const status = await cli(['status', '--json'], { ...env, TENANTDB_TENANT_MIGRATIONS: folder });
+    expect(status.code).toBe(0);
+    const doc = json(status);
+    expect(doc.main).toEqual({ executed: ['0001_initial'], pending: [] });
+    expect(doc.tenants).toHaveLength(2);
+    for (const t of doc.tenants) {
+      expect(t.executed).toContain('0201_app_notes');
+      expect(t.pending).toEqual([]);
+    }
+  });
+
+  it('migrate (main, then tenants) exits 1 when one tenant fails, and migrates the others', async () => {
+    const folder = await migrationFolder({
+      '0201_app_notes.sql': 'CREATE TABLE app_notes (id serial PRIMARY KEY, body text);',
+      '0202_app_notes_title.sql': `DO $$ BEGIN
+          IF current_database() = '${ids.globex.databaseName}' THEN RAISE EXCEPTION 'globex cannot take this'; END IF;
+        END $$;
+        ALTER TABLE app_notes ADD COLUMN title text;`,
+    });
+    const failing = { ...env, TENANTDB_TENANT_MIGRATIONS: folder };
+    const run = await cli(['migrate', '--concurrency', '2', '--json'], failing);
+    expect(run.code).toBe(1);
+    const doc = json(run);
+    expect(doc.main).toEqual({ applied: [] });
+    expect(doc.tenants).toMatchObject({ total: 2, succeeded: [ids.acme.id], skipped: [] });
+    expect(doc.tenants.failed).toEqual([
+      {
+        tenantId: ids.globex.id,
+        migration: '0202_app_notes_title',
+        error: expect.objectContaining({ code: 'MIGRATION_FAILED' }),
+      },
+    ]);
+    expect(run.stderr).toMatch(/^\[\d\/2\] FAILED /m);
+
+    const human = await cli(['migrate', 'tenants'], failing);
+    expect(human.code).toBe(1);
+    expect(human.stdout).toContain(ids.globex.id);
+
+    // Only the tenant that can take it: success.
+    const one = await cli(['migrate', 'tenants', '--tenant', ids.acme.databaseName, '--json'], failing);
+    expect(one.code).toBe(0);
+    expect(json(one).tenants).toMatchObject({ total: 1, succeeded: [ids.acme.id], failed: [] });
+  });
+
+  it('sweep reports what it removed', async () => {
+    const run = await cli(['sweep', '--json'], env);
+    expect(run.code, run.stderr).toBe(0);
+    expect(json(run)).toEqual({ objectsDeleted: expect.any(Number), uploadsAborted: expect.any(Number) });
+    const one = await cli(['sweep', '--tenant', ids.acme.databaseName, '--older-than-ms', '0', '--json'], env);
+    expect(one.code).toBe(0);
+    expect(json(one)).toMatchObject({ tenantId: ids.acme.id, objectsDeleted: 0, uploadsAborted: 0 });
+  });
+
+  it('tenants drop --yes drops the database and the registry row', async () => {
+    const run = await cli(['tenants', 'drop', ids.acme.id, '--yes', '--json'], env);
+    expect(run.code, run.stderr).toBe(0);
+    expect(json(run).dropped).toMatchObject(ids.acme);
+    expect(await databaseExists(ids.acme.databaseName)).toBe(false);
+    const left = json<{ tenants: Array<{ id: string }> }>(await cli(['tenants', 'list', '--all', '--json'], env));
+    expect(left.tenants.map((t) => t.id)).toEqual([ids.globex.id]);
+  });
+
+  it('demo runs the guided tour on the configured servers', async () => {
+    const run = await cli(['demo', '--json'], env);
+    expect(run.code, run.stderr).toBe(0);
+    const doc = json(run);
+    expect(doc.documents.map((d: { deduplicated: boolean }) => d.deduplicated)).toEqual([false, true, false, false]);
+    expect(doc.tenants[0].stats).toMatchObject({ documents: 3, files: 2 });
+    expect(doc.migration).toMatchObject({ name: '9001_demo_document_tags', failed: 0 });
+    expect(doc.migration.succeeded).toBe(doc.migration.total);
+  }, 120_000);
+
+  it('reset --yes drops every tenant database, the templates and the main database', async () => {
+    const templates = (await adminQuery<{ name: string }>('SELECT database_name AS name FROM tenant_templates', [], mainDb)).rows.map((r) => r.name);
+    expect(templates.length).toBeGreaterThan(0);
+    const run = await cli(['reset', '--yes', '--json'], env);
+    expect(run.code, run.stderr).toBe(0);
+    const doc = json(run);
+    expect(doc).toMatchObject({ mainDatabase: mainDb, existed: true });
+    expect(doc.tenantsDropped.length).toBe(3); // globex and the demo's two
+    expect(doc.templatesDropped.sort()).toEqual(templates.sort());
+    for (const name of [mainDb, ...templates, ...doc.tenantsDropped.map((t: { databaseName: string }) => t.databaseName)]) {
+      expect(await databaseExists(name)).toBe(false);
+    }
+    const again = await cli(['reset', '--yes', '--json'], env);
+    expect(again.code).toBe(0);
+    expect(json(again)).toMatchObject({ existed: false });
+  });
+});
+
+describe('tenantdb --config <module>', () => {
+  it('takes the platform options from a module: a default-exported function, or a CommonJS options export', async () => {
+    const mainDb = uniqueName('tdbt_clicfg');
+    platformEnv(mainDb); // registers the database and prefix for cleanup
+    const credentials = inject('s3Credentials');
+    const options = {
+      mainUrl: dbUrl(mainDb),
+      s3: { bucket: inject('s3Bucket'), endpoint: inject('s3Endpoint'), region: 'us-east-1', prefix: `${mainDb}/`, credentials },
+    };
+    const esm = path.join(work, 'tenantdb.config.mjs');
+    await writeFile(esm, `export default async () => (${JSON.stringify(options)});\n`);
+    const cjs = path.join(work, 'tenantdb.config.cjs');
+    await writeFile(cjs, `exports.options = ${JSON.stringify(options)};\n`);
+
+    const init = await cli(['init', '--config', esm]);
+    expect(init.code, init.stderr).toBe(0);
+    expect(await databaseExists(mainDb)).toBe(true);
+    const list = await cli(['tenants', 'list', '--config', cjs, '--json']);
+    expect(list.code, list.stderr).toBe(0);
+    expect(json(list)).toEqual({ tenants: [] });
+
+    const empty = path.join(work, 'empty.config.mjs');
+    await writeFile(empty, 'export const unrelated = 1;\n');
+    expect((await cli(['status', '--config', empty])).code).toBe(3);
+  });
+});
