@@ -43,12 +43,12 @@ describe.each([['express'], ['fastify']])('examples/%s over HTTP', (name) => {
     }
     const dup = await call('POST', '/users', { firstName: 'A', lastName: 'X', email: 'ADA@example.com', password: 'a long password' });
     expect(dup.status).toBe(409);
-    expect((await dup.json()).error.code).toBe('CONFLICT');
+    expect(((await dup.json()) as { error: { code: string } }).error.code).toBe('CONFLICT');
 
     const bad = await call('POST', '/login', { email: 'ada@example.com', password: 'wrong password' });
     expect(bad.status).toBe(401);
     const login = async (email: string): Promise<{ token: string; user: { id: string } }> =>
-      (await call('POST', '/login', { email, password: 'a long password' })).json();
+      (await call('POST', '/login', { email, password: 'a long password' })).json() as Promise<{ token: string; user: { id: string } }>;
     const ada = await login('ada@example.com');
     const bob = await login('bob@example.com');
     const as = (who: { token: string }, tenantId?: string): Record<string, string> => ({

@@ -53,7 +53,7 @@ async function errorsMapped(base: string): Promise<void> {
   expect(unknown.status).toBe(404);
   const inactive = await fetch(`${base}/probe`, { headers: { 'x-tenant-id': (await platform.tenants.list({ includeInactive: true })).find((t) => !t.isActive)!.id } });
   expect(inactive.status).toBe(423);
-  expect((await inactive.json()).error.code).toBe('TENANT_INACTIVE');
+  expect(((await inactive.json()) as { error: { code: string } }).error.code).toBe('TENANT_INACTIVE');
   const thrown = await fetch(`${base}/conflict`, { headers: { 'x-tenant-id': tenants[0]!.id } });
   expect(thrown.status).toBe(409);
   // Other errors pass on untouched to the framework's own handling.
