@@ -12,6 +12,7 @@ export const ERROR_CODES = [
   'MIGRATION_FAILED',
   'STORAGE',
   'CLOSED',
+  'DATABASE',
 ] as const;
 
 /** One of {@link ERROR_CODES}. */
@@ -29,6 +30,7 @@ export const HTTP_STATUS: Readonly<Record<TenantDbErrorCode, number>> = Object.f
   MIGRATION_FAILED: 500,
   STORAGE: 502,
   CLOSED: 500,
+  DATABASE: 503,
 });
 
 // A registry-wide symbol, so that the ESM and the CJS copies of this class (which are two different
@@ -63,6 +65,39 @@ export class TenantDbError extends Error {
   static override [Symbol.hasInstance](value: unknown): boolean {
     return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
   }
+}
+
+/**
+ * `err` as a {@link TenantDbError}: itself when it already is one, else DATABASE with `err` as the cause
+ * (a connection lost, a server restarted, a statement refused by something the library did not expect).
+ * @internal
+ */
+export function asTenantDbError(err: unknown): TenantDbError {
+  if (err instanceof TenantDbError) return err;
+  return new TenantDbError('DATABASE', 'the database failed unexpectedly (see cause)', { cause: err });
+}
+
+/**
+ * The same object, with every method that returns a promise rejecting only with {@link TenantDbError}s
+ * (see {@link asTenantDbError}). For the services whose every error is the library's own.
+ * @internal
+ */
+export function withTenantDbErrors<T extends object>(service: T): T {
+  return new Proxy(service, {
+    get(target, prop) {
+      const value: unknown = Reflect.get(target, prop, target);
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]) => {
+        let result: unknown;
+        try {
+          result = (value as (...a: unknown[]) => unknown).apply(target, args);
+        } catch (err) {
+          throw asTenantDbError(err);
+        }
+        return result instanceof Promise ? result.catch((err: unknown) => Promise.reject(asTenantDbError(err))) : result;
+      };
+    },
+  });
 }
 
 /** True when `value` is a {@link TenantDbError}, optionally with the given code. */

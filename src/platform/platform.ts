@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { TenantDbError } from '../errors.js';
+import { TenantDbError, asTenantDbError, withTenantDbErrors } from '../errors.js';
 import { MembershipsServiceImpl } from '../memberships/memberships-service.js';
 import type { MembershipsService } from '../memberships/types.js';
 import { createMainMigrations, type MainMigrations } from '../migrations/main-migrations.js';
@@ -158,12 +158,13 @@ async function ensureMainDatabase(ctx: PlatformContext): Promise<void> {
 
 class PlatformImpl implements Platform {
   readonly #ctx: PlatformContext;
-  readonly users: UsersServiceImpl;
-  readonly memberships: MembershipsServiceImpl;
-  readonly tenants: TenantsServiceImpl;
+  readonly users: UsersService;
+  readonly memberships: MembershipsService;
+  readonly tenants: TenantsService;
   readonly migrations: PlatformMigrations;
   readonly storage: PlatformStorage;
   readonly #pools: TenantPoolManager;
+  readonly #tenants: TenantsServiceImpl;
   readonly #templates: TenantTemplates;
   readonly #scopes: TenantScopes;
   #store: ObjectStore | undefined;
@@ -173,8 +174,9 @@ class PlatformImpl implements Platform {
   constructor(ctx: PlatformContext) {
     this.#ctx = ctx;
     const { options, logger } = ctx;
-    this.users = new UsersServiceImpl(ctx);
-    this.memberships = new MembershipsServiceImpl(ctx);
+    // What the host calls rejects only with TenantDbErrors: an unexpected database failure is DATABASE.
+    this.users = withTenantDbErrors(new UsersServiceImpl(ctx));
+    this.memberships = withTenantDbErrors(new MembershipsServiceImpl(ctx));
     const admin = new ServerAdmin(options.tenantServers, logger);
     const pools = new TenantPoolManager(options.pool, logger);
     this.#pools = pools;
@@ -185,7 +187,7 @@ class PlatformImpl implements Platform {
       this.#store ??= new S3ObjectStore(options.s3, logger);
       return this.#store;
     };
-    this.tenants = new TenantsServiceImpl({
+    const tenants = new TenantsServiceImpl({
       ctx,
       admin,
       templates,
@@ -193,21 +195,25 @@ class PlatformImpl implements Platform {
       store,
       onChange: (id) => this.#scopes.forget(id),
     });
+    this.#tenants = tenants;
+    this.tenants = withTenantDbErrors(tenants);
     this.#scopes = new TenantScopes({
       ctx,
-      tenants: this.tenants,
+      tenants,
       pools,
       cacheMs: options.tenantCacheMs,
       documents: (scope) =>
-        new DocumentsServiceImpl(scope, { store: store(), prefix: options.s3.prefix, maxBytes: options.documents.maxBytes, logger }),
+        withTenantDbErrors(
+          new DocumentsServiceImpl(scope, { store: store(), prefix: options.s3.prefix, maxBytes: options.documents.maxBytes, logger }),
+        ),
     });
-    const fleet = new FleetMigrations({ ctx, tenants: this.tenants, templates, pools });
+    const fleet = withTenantDbErrors(new FleetMigrations({ ctx, tenants, templates, pools }));
     this.migrations = {
-      main: createMainMigrations(ctx),
+      main: withTenantDbErrors(createMainMigrations(ctx)),
       tenants: { up: (o) => fleet.up(o), status: () => fleet.status() },
       tenant: (t) => fleet.tenant(t),
     };
-    this.storage = { sweep: (o) => sweepStorage({ ctx, tenants: this.tenants, pools, store }, o) };
+    this.storage = withTenantDbErrors({ sweep: (o?: SweepOptions) => sweepStorage({ ctx, tenants, pools, store }, o) });
     // Reverse order on close: the store and the tenant pools go before the admin pools and the main pool.
     ctx.onClose(() => admin.close());
     ctx.onClose(() => pools.close());
@@ -241,8 +247,12 @@ class PlatformImpl implements Platform {
     await this.migrations.main.up();
     // The default server's template is ready before the first tenant is created; tenants a crash left
     // half-provisioned are finished or removed.
-    await this.#templates.ensure('default');
-    await this.tenants.repair();
+    try {
+      await this.#templates.ensure('default');
+      await this.#tenants.repair();
+    } catch (err) {
+      throw asTenantDbError(err);
+    }
   }
 
   close(): Promise<void> {

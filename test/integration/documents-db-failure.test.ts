@@ -92,7 +92,7 @@ describe('documents: the database failing after the bytes are stored', () => {
         await ctx.documents.upload({ filename: 'reject-new.txt', body: `new ${randomUUID()}`, userId: user }).catch((err: unknown) => {
           error = err;
         });
-        expect((error as { code?: string } | undefined)?.code).toBe('23514');
+        expect(error).toMatchObject({ code: 'DATABASE', cause: { code: '23514' } });
         expect((await ctx.query('SELECT 1 FROM documents UNION ALL SELECT 1 FROM files')).rowCount).toBe(0);
         expect(await keysUnder(filesPrefix(tenant))).toEqual([]);
 
@@ -100,7 +100,8 @@ describe('documents: the database failing after the bytes are stored', () => {
         const content = `kept ${randomUUID()}`;
         const kept = await ctx.documents.upload({ filename: 'kept.txt', body: content, userId: user });
         await expect(ctx.documents.upload({ filename: 'reject-dup.txt', body: content, userId: user })).rejects.toMatchObject({
-          code: '23514',
+          code: 'DATABASE',
+          cause: { code: '23514' },
         });
         const docs = await ctx.query<{ id: string }>('SELECT id FROM documents');
         expect(docs.rows).toEqual([{ id: kept.id }]);
@@ -123,7 +124,7 @@ describe('documents: the database failing after the bytes are stored', () => {
       try {
         await expect(
           ctx.documents.upload({ filename: 'fail-at-commit.txt', body: `commit ${randomUUID()}`, userId: user }),
-        ).rejects.toMatchObject({ code: 'P0001' });
+        ).rejects.toMatchObject({ code: 'DATABASE', cause: { code: 'P0001' } });
         expect((await ctx.query('SELECT 1 FROM documents UNION ALL SELECT 1 FROM files')).rowCount).toBe(0);
         expect(await keysUnder(filesPrefix(tenant))).toEqual([]);
         // The connection is usable afterwards: the next upload goes through.

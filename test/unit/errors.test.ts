@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ERROR_CODES, HTTP_STATUS, TenantDbError, isTenantDbError } from '../../src/index.js';
+import { asTenantDbError, withTenantDbErrors } from '../../src/errors.js';
 
 describe('TenantDbError', () => {
   it('carries a stable code, a name and the cause', () => {
@@ -27,5 +28,35 @@ describe('TenantDbError', () => {
     for (const code of ERROR_CODES) expect(HTTP_STATUS[code]).toBeGreaterThanOrEqual(400);
     expect(HTTP_STATUS.TENANT_INACTIVE).toBe(423);
     expect(HTTP_STATUS.STORAGE).toBe(502);
+  });
+});
+
+describe('withTenantDbErrors', () => {
+  class Service {
+    #secret = 'kept';
+    async fails(): Promise<never> {
+      throw Object.assign(new Error('connection terminated'), { code: '57P01' });
+    }
+    async refuses(): Promise<never> {
+      throw new TenantDbError('FORBIDDEN', 'no');
+    }
+    throwsSync(): never {
+      throw new Error('sync');
+    }
+    async reads(): Promise<string> {
+      return this.#secret; // private fields still work behind the proxy
+    }
+  }
+  const service = withTenantDbErrors(new Service());
+
+  it('turns an unexpected failure into DATABASE with the original as cause', async () => {
+    await expect(service.fails()).rejects.toMatchObject({ code: 'DATABASE', cause: { code: '57P01' } });
+    expect(() => service.throwsSync()).toThrow(expect.objectContaining({ code: 'DATABASE' }));
+  });
+
+  it('passes TenantDbErrors and results through unchanged', async () => {
+    await expect(service.refuses()).rejects.toMatchObject({ code: 'FORBIDDEN' });
+    await expect(service.reads()).resolves.toBe('kept');
+    expect(asTenantDbError(new TenantDbError('CONFLICT', 'x')).code).toBe('CONFLICT');
   });
 });
