@@ -47,10 +47,13 @@ CREATE TABLE user_tenant_associations (
 -- The primary key serves a user's tenants; this serves a tenant's members and the last-admin check.
 CREATE INDEX user_tenant_associations_tenant_id_idx ON user_tenant_associations (tenant_id);
 
--- One template database per tenant server, already migrated, that new tenant databases are cloned from.
+-- Template databases, already migrated, that new tenant databases are cloned from: one per tenant server
+-- and set of tenant migrations (the newest few are kept, so a rolling deploy's old and new processes each
+-- find their own).
 CREATE TABLE tenant_templates (
-    server TEXT PRIMARY KEY,
-    database_name VARCHAR(63) NOT NULL UNIQUE,
+    server TEXT NOT NULL,
     checksum TEXT NOT NULL,
-    updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
+    database_name VARCHAR(63) NOT NULL UNIQUE,
+    updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (server, checksum)
 );

@@ -95,7 +95,7 @@ export class FleetMigrations {
 
     // New tenants cloned while the rollout runs get the new schema from a refreshed template.
     for (const server of new Set(['default', ...tenants.map((t) => t.server)])) {
-      if (!(server in this.#ctx.options.tenantServers)) continue;
+      if (!Object.hasOwn(this.#ctx.options.tenantServers, server)) continue;
       await this.#templates.ensure(server).catch((err: unknown) => {
         this.#ctx.logger.error({ server, err: asError(err).message }, 'could not refresh the tenant template');
       });

@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type pg from 'pg';
 import { LRUCache } from 'lru-cache';
-import { TenantDbError } from '../errors.js';
+import { TenantDbError, asTenantDbError } from '../errors.js';
 import type { DocumentsService } from '../documents/types.js';
 import { ROLES, type Role } from '../memberships/types.js';
 import type { PlatformContext } from '../platform/platform-context.js';
@@ -81,8 +81,9 @@ class TenantContextImpl implements TenantContext {
       try {
         result = await fn({ query: (sql, params) => client.query(sql, params) });
       } catch (err) {
-        // If the rollback itself fails, the pool manager destroys the client rather than reuse it.
-        await client.query('ROLLBACK');
+        // fn's error is the one to report. A rollback that fails too (the connection died) is dropped:
+        // the pool manager then finds the client not idle, or failed, and destroys it rather than reuse it.
+        await client.query('ROLLBACK').catch(() => {});
         throw err;
       }
       await client.query('COMMIT');
@@ -164,11 +165,18 @@ export class TenantScopes {
   ): Promise<T> {
     this.#ctx.assertOpen();
     if (typeof fn !== 'function') throw new TenantDbError('VALIDATION', 'withTenant needs a function');
-    const tenant = await this.#resolve(ref);
-    if (tenant.status !== 'ready') throw new TenantDbError('TENANT_NOT_READY', 'the tenant database is not ready');
-    if (!tenant.isActive) throw new TenantDbError('TENANT_INACTIVE', 'the tenant is deactivated');
     const userId = options.userId;
-    const role = userId === undefined ? undefined : await this.#role(tenant.id, userId);
+    let tenant: Tenant;
+    let role: Role | undefined;
+    try {
+      tenant = await this.#resolve(ref);
+      if (tenant.status !== 'ready') throw new TenantDbError('TENANT_NOT_READY', 'the tenant database is not ready');
+      if (!tenant.isActive) throw new TenantDbError('TENANT_INACTIVE', 'the tenant is deactivated');
+      role = userId === undefined ? undefined : await this.#role(tenant.id, userId);
+    } catch (err) {
+      // The registry lookups are the library's own: a main database that fails them is DATABASE.
+      throw asTenantDbError(err);
+    }
     const scope = new TenantContextImpl(tenant, role, userId, this.#tenants.poolKey(tenant), this.#pools, this.#documents);
     return storage.run(scope, () => fn(scope));
   }

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { TenantDbError } from '../errors.js';
 import type { Logger } from '../platform/options.js';
-import { redactUrl } from '../util/redact.js';
+import { redactUrl, withDatabase } from '../util/redact.js';
 import { quoteDatabaseName } from '../util/sql.js';
 
 /**
@@ -14,6 +14,9 @@ export class ServerAdmin {
   readonly #servers: Record<string, string>;
   readonly #logger: Logger;
   readonly #pools = new Map<string, pg.Pool>();
+  /** Statements sent and not settled yet (queued in a pool or running). */
+  readonly #inFlight = new Set<Promise<void>>();
+  #closed = false;
 
   constructor(servers: Record<string, string>, logger: Logger) {
     this.#servers = servers;
@@ -22,14 +25,16 @@ export class ServerAdmin {
 
   /** The URL (without database) of a named server; VALIDATION for an unknown name. */
   serverUrl(server: string): string {
-    const url = this.#servers[server];
-    if (url === undefined) throw new TenantDbError('VALIDATION', `unknown tenant server ${JSON.stringify(server)}`);
+    // Own keys only: `constructor` or `__proto__` must not resolve to Object.prototype's members.
+    const url = typeof server === 'string' && Object.hasOwn(this.#servers, server) ? this.#servers[server] : undefined;
+    if (typeof url !== 'string') throw new TenantDbError('VALIDATION', `unknown tenant server ${JSON.stringify(server)}`);
     return url;
   }
 
   /** The URL of a database on a named server. */
   databaseUrl(server: string, database: string): string {
-    return `${this.serverUrl(server)}/${encodeURIComponent(database)}`;
+    // Through URL, so that a server URL with parameters (`?sslmode=require`) keeps them after the database.
+    return withDatabase(this.serverUrl(server), database);
   }
 
   #pool(server: string): pg.Pool {
@@ -50,12 +55,32 @@ export class ServerAdmin {
 
   /** One statement on the server's maintenance database. */
   query<R extends pg.QueryResultRow = pg.QueryResultRow>(server: string, sql: string, params?: unknown[]): Promise<pg.QueryResult<R>> {
-    return this.#pool(server).query<R>(sql, params);
+    if (this.#closed) return Promise.reject(new TenantDbError('CLOSED', 'the platform was closed'));
+    const running = this.#pool(server).query<R>(sql, params);
+    const settled = running.then(
+      () => {},
+      () => {},
+    );
+    this.#inFlight.add(settled);
+    void settled.then(() => this.#inFlight.delete(settled));
+    return running;
   }
 
+  /** Whether a database of that name exists on the server. */
   async databaseExists(server: string, database: string): Promise<boolean> {
     const { rowCount } = await this.query(server, 'SELECT 1 FROM pg_database WHERE datname = $1', [database]);
     return rowCount === 1;
+  }
+
+  /**
+   * Whether a template database is complete: it exists and no longer allows connections, which is the
+   * last step of its build (a build that failed or crashed half way leaves it open to connections).
+   */
+  async isCompleteTemplate(server: string, database: string): Promise<boolean> {
+    const { rows } = await this.query<{ datallowconn: boolean }>(server, 'SELECT datallowconn FROM pg_database WHERE datname = $1', [
+      database,
+    ]);
+    return rows.length === 1 && rows[0]!.datallowconn === false;
   }
 
   /** `CREATE DATABASE name [TEMPLATE template]`; both names validated and quoted. */
@@ -69,7 +94,12 @@ export class ServerAdmin {
     await this.query(server, `DROP DATABASE IF EXISTS ${quoteDatabaseName(database)} WITH (FORCE)`);
   }
 
+  /** Refuses new statements, lets those in flight finish, then ends the pools. */
   async close(): Promise<void> {
+    this.#closed = true;
+    // pg-pool never serves a query still queued once end() is called: its caller (a tenant being created,
+    // holding a main-database connection) would wait for ever, and so would closing the main pool.
+    while (this.#inFlight.size > 0) await Promise.all(this.#inFlight);
     const pools = [...this.#pools.values()];
     this.#pools.clear();
     await Promise.allSettled(pools.map((p) => p.end()));

@@ -12,11 +12,14 @@ import { databaseOf } from '../util/redact.js';
 import { quoteDatabaseName } from '../util/sql.js';
 import type { ServerAdmin } from './server-admin.js';
 
+/** Templates kept per server: the newest, and the previous ones a rolling deploy may still use. */
+const KEPT_TEMPLATES = 3;
+
 /**
  * One template database per tenant server, migrated to the latest tenant schema (built-in and host
- * migrations), from which new tenant databases are cloned in milliseconds. A template is rebuilt, under
- * a new name, when the set of tenant migrations changes; its building is serialised across processes by
- * an advisory lock on the main database. The library never keeps a connection open to a template:
+ * migrations), from which new tenant databases are cloned in milliseconds. A new template is built, under
+ * a new name, when the set of tenant migrations changes (the three newest of a server are kept); building
+ * is serialised across processes by an advisory lock on the main database. The library never keeps a connection open to a template:
  * it is built, then closed to connections (`ALLOW_CONNECTIONS false`), so cloning never waits.
  * @internal
  */
@@ -64,13 +67,29 @@ export class TenantTemplates {
     return `tenantdb_tpl_${owner.slice(0, 8)}_${checksum.slice(0, 8)}`;
   }
 
-  async #current(client: pg.ClientBase, server: string): Promise<{ name: string; checksum: string } | undefined> {
-    const { rows } = await client.query<{ database_name: string; checksum: string }>(
-      'SELECT database_name, checksum FROM tenant_templates WHERE server = $1',
-      [server],
+  async #current(client: pg.ClientBase, server: string, checksum: string): Promise<{ name: string; checksum: string } | undefined> {
+    const { rows } = await client.query<{ database_name: string }>(
+      'SELECT database_name FROM tenant_templates WHERE server = $1 AND checksum = $2',
+      [server, checksum],
     );
     const row = rows[0];
-    return row && { name: row.database_name, checksum: row.checksum };
+    return row && { name: row.database_name, checksum };
+  }
+
+  /**
+   * Drops all but the newest {@link KEPT_TEMPLATES} templates of a server. Older ones are kept a while so
+   * that, during a rolling deploy, processes still on the previous migration set find theirs instead of
+   * rebuilding it (and the new processes then rebuilding theirs, back and forth).
+   */
+  async #prune(client: pg.ClientBase, server: string): Promise<void> {
+    const { rows } = await client.query<{ database_name: string }>(
+      `SELECT database_name FROM tenant_templates WHERE server = $1 ORDER BY updated_at DESC OFFSET ${KEPT_TEMPLATES}`,
+      [server],
+    );
+    for (const { database_name: name } of rows) {
+      await this.#admin.dropDatabase(server, name);
+      await client.query('DELETE FROM tenant_templates WHERE server = $1 AND database_name = $2', [server, name]);
+    }
   }
 
   async #ensure(server: string, checksum: string): Promise<string> {
@@ -78,8 +97,9 @@ export class TenantTemplates {
     let broken = false;
     try {
       const fresh = async (): Promise<string | undefined> => {
-        const row = await this.#current(client, server);
-        if (row?.checksum === checksum && (await this.#admin.databaseExists(server, row.name))) {
+        const row = await this.#current(client, server, checksum);
+        // Complete, not merely present: a build that failed or crashed half way can leave the database behind.
+        if (row && (await this.#admin.isCompleteTemplate(server, row.name))) {
           this.#ready.set(server, row);
           return row.name;
         }
@@ -92,25 +112,31 @@ export class TenantTemplates {
       try {
         const built = await fresh(); // another process may have built it while we waited
         if (built) return built;
-        const previous = await this.#current(client, server);
         const name = this.#templateName(server, checksum);
         this.#ctx.logger.info({ server, template: name }, 'building tenant template');
         await this.#admin.dropDatabase(server, name); // a leftover of a build that crashed
-        await this.#admin.createDatabase(server, name);
-        const umzug = createSqlUmzug({
-          connect: clientConnector(this.#admin.databaseUrl(server, name)),
-          files: await this.files(),
-          family: 'tenant',
-          logger: this.#ctx.logger,
-        });
-        await umzug.up();
-        await this.#admin.query(server, `ALTER DATABASE ${quoteDatabaseName(name)} WITH ALLOW_CONNECTIONS false`);
+        try {
+          await this.#admin.createDatabase(server, name);
+          const umzug = createSqlUmzug({
+            connect: clientConnector(this.#admin.databaseUrl(server, name)),
+            files: await this.files(),
+            family: 'tenant',
+            logger: this.#ctx.logger,
+          });
+          await umzug.up();
+          // The last step of a build, and so its mark of completion (see isCompleteTemplate).
+          await this.#admin.query(server, `ALTER DATABASE ${quoteDatabaseName(name)} WITH ALLOW_CONNECTIONS false`);
+        } catch (err) {
+          // Never leave a half-migrated database under a template's name for a later create to clone.
+          await this.#admin.dropDatabase(server, name).catch(() => {});
+          throw err;
+        }
         await client.query(
           `INSERT INTO tenant_templates (server, database_name, checksum, updated_at) VALUES ($1, $2, $3, now())
-           ON CONFLICT (server) DO UPDATE SET database_name = EXCLUDED.database_name, checksum = EXCLUDED.checksum, updated_at = now()`,
+           ON CONFLICT (server, checksum) DO UPDATE SET database_name = EXCLUDED.database_name, updated_at = now()`,
           [server, name, checksum],
         );
-        if (previous && previous.name !== name) await this.#admin.dropDatabase(server, previous.name);
+        await this.#prune(client, server);
         this.#ready.set(server, { name, checksum });
         return name;
       } finally {

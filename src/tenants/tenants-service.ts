@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
-import { TenantDbError } from '../errors.js';
+import { TenantDbError, asTenantDbError } from '../errors.js';
 import type { PlatformContext } from '../platform/platform-context.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { tenantPrefix } from '../storage/object-keys.js';
@@ -66,7 +66,7 @@ export class TenantsServiceImpl implements TenantsService {
     this.#admin.serverUrl(server); // VALIDATION for an unknown server, before anything is written
     const createdBy = input.createdBy ?? null;
     if (createdBy !== null) await this.#assertActiveUser(createdBy);
-    const template = await this.#templates.ensure(server);
+    let template = await this.#templates.ensure(server);
 
     // The 8 hex of the id make the database name unique in practice; on the rare collision, draw again.
     for (let attempt = 0; ; attempt++) {
@@ -74,6 +74,7 @@ export class TenantsServiceImpl implements TenantsService {
       const databaseName = tenantDatabaseName(name, id);
       const lock = await this.#ctx.main.connect();
       let broken = false;
+      let templateGone = false;
       try {
         await lock.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', provisioningLock(id));
         try {
@@ -89,10 +90,19 @@ export class TenantsServiceImpl implements TenantsService {
           });
         }
       } catch (err) {
-        if (sqlState(err) === PG.UNIQUE_VIOLATION && constraintOf(err)?.includes('database_name') && attempt < 5) continue;
-        throw err instanceof TenantDbError ? err : new TenantDbError('TENANT_NOT_READY', 'tenant provisioning failed', { cause: err });
+        const retry = attempt < 5;
+        if (retry && sqlState(err) === PG.UNIQUE_VIOLATION && constraintOf(err)?.includes('database_name')) continue;
+        // Another process rebuilt (and dropped) the template this process knew. It is looked up again once
+        // this attempt's main connection is back: finding it may take a main connection of its own, and
+        // parallel creates each holding one could otherwise exhaust the pool and wait for ever.
+        if (retry && sqlState(err) === PG.INVALID_CATALOG_NAME) templateGone = true;
+        else throw err instanceof TenantDbError ? err : new TenantDbError('TENANT_NOT_READY', 'tenant provisioning failed', { cause: err });
       } finally {
         lock.release(broken);
+      }
+      if (templateGone) {
+        this.#templates.forget(server);
+        template = await this.#templates.ensure(server);
       }
     }
   }
@@ -100,7 +110,7 @@ export class TenantsServiceImpl implements TenantsService {
   /** Clones the database and marks the row ready; on any error, undoes both (no database without a row, no ready row without a database). */
   async #provision(client: pg.PoolClient, row: TenantRow, template: string): Promise<Tenant> {
     try {
-      await this.#clone(row.server, row.database_name, template);
+      await this.#admin.createDatabase(row.server, row.database_name, template);
       return await this.#finish(client, row);
     } catch (err) {
       await this.#admin.dropDatabase(row.server, row.database_name).catch(() => {});
@@ -109,17 +119,6 @@ export class TenantsServiceImpl implements TenantsService {
         await client.query(`UPDATE tenants SET status = 'failed', updated_at = now() WHERE id = $1`, [row.id]).catch(() => {});
       });
       throw err;
-    }
-  }
-
-  async #clone(server: string, database: string, template: string): Promise<void> {
-    try {
-      await this.#admin.createDatabase(server, database, template);
-    } catch (err) {
-      // Another process may have rebuilt (and dropped) the template this process knew: look again once.
-      if (sqlState(err) !== PG.INVALID_CATALOG_NAME) throw err;
-      this.#templates.forget(server);
-      await this.#admin.createDatabase(server, database, await this.#templates.ensure(server));
     }
   }
 
@@ -132,8 +131,10 @@ export class TenantsServiceImpl implements TenantsService {
         [row.id],
       );
       if (row.created_by !== null) {
+        // Only if the account still exists: repair may finish a tenant long after its creator was deleted.
         await client.query(
-          `INSERT INTO user_tenant_associations (user_id, tenant_id, role, joined_at) VALUES ($1, $2, 'admin', now())
+          `INSERT INTO user_tenant_associations (user_id, tenant_id, role, joined_at)
+           SELECT id, $2, 'admin', now() FROM users WHERE id = $1
            ON CONFLICT (user_id, tenant_id) DO NOTHING`,
           [row.created_by, row.id],
         );
@@ -241,11 +242,13 @@ export class TenantsServiceImpl implements TenantsService {
 
   async repair(): Promise<RepairResult> {
     this.#ctx.assertOpen();
-    const result: RepairResult = { finished: [], removed: [] };
+    const result: RepairResult = { finished: [], removed: [], failed: [] };
     const { rows } = await this.#ctx.main.query<TenantRow>(`SELECT ${COLUMNS} FROM tenants WHERE status <> 'ready'`);
     for (const row of rows) {
       const client = await this.#ctx.main.connect();
       let broken = false;
+      // One row that cannot be repaired (its server no longer configured or unreachable) must not stop the
+      // others, nor init(): it is reported and left for a later pass.
       try {
         const { rows: got } = await client.query<{ locked: boolean }>(
           'SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS locked',
@@ -271,11 +274,17 @@ export class TenantsServiceImpl implements TenantsService {
             broken = true;
           });
         }
+      } catch (err) {
+        const error = asTenantDbError(err);
+        result.failed.push({ tenantId: row.id, error });
+        this.#ctx.logger.warn({ tenantId: row.id, err: error.message }, 'could not repair a half-provisioned tenant');
       } finally {
         client.release(broken);
       }
     }
-    if (result.finished.length || result.removed.length) this.#ctx.logger.info(result, 'repaired half-provisioned tenants');
+    if (result.finished.length || result.removed.length) {
+      this.#ctx.logger.info({ finished: result.finished, removed: result.removed }, 'repaired half-provisioned tenants');
+    }
     return result;
   }
 }

@@ -42,6 +42,8 @@ export interface RepairResult {
   finished: string[];
   /** Half-provisioned tenants removed. */
   removed: string[];
+  /** Tenants that could not be repaired (e.g. their server is not configured), left for a later pass. */
+  failed: Array<{ tenantId: string; error: Error }>;
 }
 
 /** `platform.tenants`. */
