@@ -108,6 +108,8 @@ export class TenantScopes {
   readonly #pools: ScopePools;
   readonly #documents: (ctx: TenantContext) => DocumentsService;
   readonly #cache: LRUCache<string, Tenant> | undefined;
+  /** Bumped by every change of a tenant made in this process. */
+  #changes = 0;
 
   constructor(deps: {
     ctx: PlatformContext;
@@ -125,6 +127,7 @@ export class TenantScopes {
 
   /** Forgets a tenant (its row changed in this process). */
   forget(id: string): void {
+    this.#changes++;
     if (!this.#cache) return;
     for (const [key, tenant] of this.#cache.entries()) if (tenant.id === id) this.#cache.delete(key);
   }
@@ -135,10 +138,12 @@ export class TenantScopes {
       throw new TenantDbError('VALIDATION', 'withTenant needs a tenant, a tenant id or a database name');
     }
     const cached = this.#cache?.get(key);
+    const changesBefore = this.#changes;
     if (cached) return cached;
     const tenant = await this.#tenants.find(key);
     if (!tenant) throw new TenantDbError('NOT_FOUND', 'no such tenant');
-    this.#cache?.set(key, tenant);
+    // A change made while the row was being read may not be in it: use it this once, but do not keep it.
+    if (changesBefore === this.#changes) this.#cache?.set(key, tenant);
     return tenant;
   }
 
