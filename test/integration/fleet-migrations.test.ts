@@ -31,7 +31,7 @@ async function appliedIn(tenant: Tenant): Promise<string[]> {
 
 async function templateName(): Promise<string> {
   const { rows } = await adminQuery<{ database_name: string }>(
-    "SELECT database_name FROM tenant_templates WHERE server = 'default'",
+    "SELECT database_name FROM tenant_templates WHERE server = 'default' ORDER BY updated_at DESC LIMIT 1",
     [],
     env.mainDb,
   );

@@ -93,8 +93,8 @@ describe('the main database schema', () => {
     ]);
     expect(await columns(env.mainDb, 'tenant_templates')).toEqual([
       ['server', 'text', null, false, null],
-      ['database_name', 'character varying', 63, false, null],
       ['checksum', 'text', null, false, null],
+      ['database_name', 'character varying', 63, false, null],
       ['updated_at', TZ, null, false, 'now()'],
     ]);
   });
@@ -170,7 +170,7 @@ describe('the tenant database schema', () => {
     await dropPlatformDatabases(database);
   });
 
-  it('has the guide’s files and documents, plus files.sha256', async () => {
+  it('has the guide’s files and documents, plus files.sha256 and documents.deduplicated', async () => {
     expect(await columns(database, 'files')).toEqual([
       ['id', 'uuid', null, false, null],
       ['s3_path', 'character varying', 1024, false, null],
@@ -192,6 +192,7 @@ describe('the tenant database schema', () => {
       ['created_at', TZ, null, false, null],
       ['updated_at', TZ, null, false, null],
       ['created_by', 'uuid', null, true, null],
+      ['deduplicated', 'boolean', null, false, 'false'],
     ]);
     expect(await indexes(database, 'files')).toEqual(expect.arrayContaining(['btree (s3_path)', 'btree (md5_hash)']));
     expect(await indexes(database, 'documents')).toEqual(
