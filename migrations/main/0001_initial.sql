@@ -57,3 +57,14 @@ CREATE TABLE tenant_templates (
     updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     PRIMARY KEY (server, checksum)
 );
+
+-- Tenant databases cloned ahead of need from a template (its server and checksum), so that creating a
+-- tenant only renames one. `ready` once the clone is complete; only ready spares are claimed.
+CREATE TABLE tenant_spares (
+    database_name VARCHAR(63) PRIMARY KEY,
+    server TEXT NOT NULL,
+    checksum TEXT NOT NULL,
+    ready BOOLEAN NOT NULL DEFAULT false,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE INDEX tenant_spares_claim_idx ON tenant_spares (server, checksum, created_at) WHERE ready;

@@ -25,6 +25,13 @@ export interface S3Options {
   prefix?: string;
   /** An S3Client to use instead of building one from the options above. */
   client?: S3Client;
+  /** Bytes per multipart part of an upload; at least 5 MiB. Default: 8 MiB. */
+  partSize?: number;
+  /**
+   * Parts of one upload in flight at once. Memory per upload stays near `partSize × (queueSize + 2)`;
+   * more parts in flight help against a distant store. Default: 2.
+   */
+  queueSize?: number;
 }
 
 /** Bounds of the tenant pool manager. */
@@ -61,6 +68,12 @@ export interface PlatformOptions {
   /** Extra folders of the host app's own main-database migrations, run after the built-in ones. */
   mainMigrations?: string[];
   /**
+   * Tenant databases kept cloned ahead of need, per tenant server: `tenants.create` then renames one
+   * (under a millisecond) instead of cloning the template, and a new spare is cloned in the background.
+   * 0 clones on demand. Default: 2.
+   */
+  tenantSpares?: number;
+  /**
    * How long a process may use what it read of a tenant (active? ready?) before reading it again, in
    * milliseconds. Changes made through this platform take effect at once; those made by another process
    * within this time. 0 reads the registry on every `withTenant`. Default: 1000.
@@ -80,6 +93,7 @@ export interface ResolvedOptions {
   tenantMigrations: string[];
   mainMigrations: string[];
   tenantCacheMs: number;
+  tenantSpares: number;
   logger: Logger;
 }
 
@@ -176,6 +190,7 @@ export function resolveOptions(options: PlatformOptions): ResolvedOptions {
     tenantMigrations: folders(options.tenantMigrations, 'tenantMigrations'),
     mainMigrations: folders(options.mainMigrations, 'mainMigrations'),
     tenantCacheMs: nonNegativeInt(options.tenantCacheMs, 'tenantCacheMs', 1000),
+    tenantSpares: nonNegativeInt(options.tenantSpares, 'tenantSpares', 2),
     logger: options.logger ?? silentLogger,
   };
 }

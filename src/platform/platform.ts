@@ -218,6 +218,8 @@ class PlatformImpl implements Platform {
     ctx.onClose(() => admin.close());
     ctx.onClose(() => pools.close());
     ctx.onClose(async () => this.#store?.close());
+    // First of all on close: background clones of spare databases finish (they use the pools above).
+    ctx.onClose(() => templates.close());
   }
 
   withTenant<T>(tenant: Tenant | string, fn: (ctx: TenantContext) => Promise<T> | T, options?: WithTenantOptions): Promise<T> {
@@ -250,6 +252,8 @@ class PlatformImpl implements Platform {
     try {
       await this.#templates.ensure('default');
       await this.#tenants.repair();
+      await this.#templates.repairSpares();
+      this.#templates.refill('default');
     } catch (err) {
       throw asTenantDbError(err);
     }

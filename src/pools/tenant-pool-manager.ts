@@ -7,6 +7,9 @@ import { budgetedClientClass, type BudgetedClient } from './budgeted-client.js';
 import { ConnectionBudget } from './connection-budget.js';
 import { awaitingReadyForQuery, closeIdleClients } from './pg-internals.js';
 
+/** What a lease's finish returns when the client went back synchronously. */
+const RELEASED: Promise<void> = Promise.resolve();
+
 /** A tenant database: `server` is a postgres URL without a database (e.g. `postgres://u:p@h:5432`), `database` its name. */
 export interface PoolKey {
   server: string;
@@ -146,11 +149,16 @@ export class TenantPoolManager {
    */
   async withClient<T>(key: PoolKey, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     const lease = await this.#lease(key);
+    let result: T;
     try {
-      return await fn(lease.client);
-    } finally {
+      result = await fn(lease.client);
+    } catch (err) {
       await lease.finish();
+      throw err;
     }
+    const finished = lease.finish();
+    if (finished !== RELEASED) await finished; // a clean client is already back: no extra turn
+    return result;
   }
 
   /** One query on a pooled client (withClient shorthand). */
@@ -301,7 +309,8 @@ export class TenantPoolManager {
         return true;
       };
       const fail = (err: Error): void => void settle(err);
-      const timer = setTimeout(() => {
+      // With an idle client pg-pool answers on the next tick: no timeout to arm (the hot path of a warm tenant).
+      const timer = entry.pool.idleCount > 0 ? undefined : setTimeout(() => {
         fail(
           new TenantDbError(
             'TENANT_NOT_READY',
@@ -339,6 +348,13 @@ export class TenantPoolManager {
     };
     client.on('error', onError);
     let finishing: Promise<void> | undefined;
+    const release = (destroy: Error | boolean): void => {
+      client.off('error', onError);
+      entry.leases--;
+      entry.lastUsed = Date.now();
+      this.#giveBack(entry, client, destroy);
+      this.#scheduleSweep();
+    };
     const finish = async (err?: Error | boolean): Promise<void> => {
       let destroy = Boolean(err) || failure !== undefined;
       try {
@@ -356,11 +372,7 @@ export class TenantPoolManager {
           }
         }
       } finally {
-        client.off('error', onError);
-        entry.leases--;
-        entry.lastUsed = Date.now();
-        this.#giveBack(entry, client, destroy ? (err instanceof Error ? err : true) : false);
-        this.#scheduleSweep();
+        release(destroy ? (err instanceof Error ? err : true) : false);
       }
     };
     return {
@@ -368,6 +380,12 @@ export class TenantPoolManager {
       finish: (err) => {
         if (finishing) {
           this.#logger.warn({ db: entry.label }, 'tenant client released twice; ignored');
+          return finishing;
+        }
+        // A clean client (no error, outside any transaction, nothing in flight) goes back at once.
+        if (!err && failure === undefined && client.getTransactionStatus() === 'I' && !awaitingReadyForQuery(client)) {
+          release(false);
+          finishing = RELEASED;
           return finishing;
         }
         finishing = finish(err).catch((cleanupErr: unknown) => {

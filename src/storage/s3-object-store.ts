@@ -24,10 +24,6 @@ const MAX_PRESIGN_SECONDS = 7 * 24 * 3600;
 
 /** Options of {@link S3ObjectStore}: the platform's {@link S3Options} and a few tuning knobs. */
 export interface S3ObjectStoreOptions extends S3Options {
-  /** Bytes per multipart part; at least 5 MiB. Default: 8 MiB. */
-  partSize?: number;
-  /** Parts uploaded at once. Memory per upload stays near `partSize × (queueSize + 1)`. Default: 4. */
-  queueSize?: number;
   /** Keys per listed page, and so per DeleteObjects call in `deletePrefix`; 1 to 1000. Default: 1000. */
   listPageSize?: number;
   /** For a client the store builds: milliseconds to establish a connection. Default: 10 000. */
@@ -137,7 +133,7 @@ export class S3ObjectStore implements ObjectStore {
     this.bucket = options.bucket;
     this.#logger = logger;
     this.#partSize = positiveInt(options.partSize, 'partSize', 8 * MIB, MIN_PART_SIZE);
-    this.#queueSize = positiveInt(options.queueSize, 'queueSize', 4, 1, 64);
+    this.#queueSize = positiveInt(options.queueSize, 'queueSize', 2, 1, 64);
     this.#pageSize = positiveInt(options.listPageSize, 'listPageSize', 1000, 1, 1000);
     if (options.client) {
       this.#client = options.client;

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import pg from 'pg';
 import {
   clientConnector,
@@ -29,6 +29,7 @@ export class TenantTemplates {
   #files: Promise<SqlMigrationFile[]> | undefined;
   readonly #ready = new Map<string, { name: string; checksum: string }>();
   readonly #building = new Map<string, Promise<string>>();
+  readonly #refilling = new Map<string, Promise<void>>();
 
   constructor(ctx: PlatformContext, admin: ServerAdmin) {
     this.#ctx = ctx;
@@ -62,9 +63,109 @@ export class TenantTemplates {
     this.#ready.delete(server);
   }
 
+  /** 8 hex naming this platform's (main database's) databases on a server. */
+  #owner(server: string): string {
+    return createHash('sha256').update(`${databaseOf(this.#ctx.options.mainUrl)}\0${server}`).digest('hex').slice(0, 8);
+  }
+
   #templateName(server: string, checksum: string): string {
-    const owner = createHash('sha256').update(`${databaseOf(this.#ctx.options.mainUrl)}\0${server}`).digest('hex');
-    return `tenantdb_tpl_${owner.slice(0, 8)}_${checksum.slice(0, 8)}`;
+    return `tenantdb_tpl_${this.#owner(server)}_${checksum.slice(0, 8)}`;
+  }
+
+  #sparePrefix(server: string): string {
+    return `tenantdb_spare_${this.#owner(server)}_`;
+  }
+
+  /**
+   * Takes a ready spare of the server's current template and renames it to `database`. False when there is
+   * none (or it could not be renamed): the caller clones the template instead.
+   */
+  async claimSpare(server: string, database: string): Promise<boolean> {
+    const checksum = this.#ready.get(server)?.checksum;
+    if (this.#ctx.options.tenantSpares === 0 || checksum === undefined) return false;
+    const { rows } = await this.#ctx.main.query<{ database_name: string }>(
+      `DELETE FROM tenant_spares WHERE database_name = (
+         SELECT database_name FROM tenant_spares WHERE server = $1 AND checksum = $2 AND ready
+          ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED)
+       RETURNING database_name`,
+      [server, checksum],
+    );
+    const spare = rows[0]?.database_name;
+    if (spare === undefined) return false;
+    try {
+      await this.#admin.query(server, `ALTER DATABASE ${quoteDatabaseName(spare)} RENAME TO ${quoteDatabaseName(database)}`);
+      return true;
+    } catch (err) {
+      // Gone or in use behind our back: it is no use as a spare any more.
+      this.#ctx.logger.warn({ server, spare, err: (err as Error).message }, 'could not use a spare tenant database');
+      await this.#admin.dropDatabase(server, spare).catch(() => {});
+      return false;
+    }
+  }
+
+  /** Tops the server's spares up to `tenantSpares`, in the background; `close()` waits for it. */
+  refill(server: string): void {
+    if (this.#ctx.options.tenantSpares === 0 || this.#ctx.closed || this.#refilling.has(server)) return;
+    // Taken now: after close() starts, `ctx.main` refuses, but this pool stays open until the refill is done.
+    const main = this.#ctx.main;
+    const work = this.#refill(main, server)
+      .catch((err: unknown) => this.#ctx.logger.warn({ server, err: (err as Error).message }, 'could not clone a spare tenant database'))
+      .finally(() => this.#refilling.delete(server));
+    this.#refilling.set(server, work);
+  }
+
+  async #refill(main: pg.Pool, server: string): Promise<void> {
+    const template = await this.ensure(server);
+    const checksum = this.#ready.get(server)?.checksum;
+    if (checksum === undefined) return;
+    while (!this.#ctx.closed) {
+      const { rows } = await main.query<{ n: number }>(
+        'SELECT count(*)::int AS n FROM tenant_spares WHERE server = $1 AND checksum = $2',
+        [server, checksum],
+      );
+      if (rows[0]!.n >= this.#ctx.options.tenantSpares) return;
+      const name = `${this.#sparePrefix(server)}${randomBytes(6).toString('hex')}`;
+      // The row first (not ready): a database of ours is never without a row, except for a claim in flight.
+      await main.query('INSERT INTO tenant_spares (database_name, server, checksum) VALUES ($1, $2, $3)', [name, server, checksum]);
+      try {
+        await this.#admin.createDatabase(server, name, template);
+        await main.query('UPDATE tenant_spares SET ready = true WHERE database_name = $1', [name]);
+      } catch (err) {
+        await this.#admin.dropDatabase(server, name).catch(() => {});
+        await main.query('DELETE FROM tenant_spares WHERE database_name = $1', [name]).catch(() => {});
+        throw err;
+      }
+    }
+  }
+
+  /**
+   * Removes what crashes and template changes left of spares: rows never finished (older than a minute),
+   * spares of templates no longer kept, and spare databases of this platform with no row.
+   */
+  async repairSpares(): Promise<void> {
+    const main = this.#ctx.main;
+    const { rows } = await main.query<{ database_name: string; server: string }>(
+      `DELETE FROM tenant_spares s
+        WHERE (NOT ready AND created_at < now() - interval '1 minute')
+           OR NOT EXISTS (SELECT 1 FROM tenant_templates t WHERE t.server = s.server AND t.checksum = s.checksum)
+       RETURNING database_name, server`,
+    );
+    for (const row of rows) {
+      if (row.server in this.#ctx.options.tenantServers) await this.#admin.dropDatabase(row.server, row.database_name);
+    }
+    for (const server of Object.keys(this.#ctx.options.tenantServers)) {
+      const listed = await main.query<{ database_name: string }>('SELECT database_name FROM tenant_spares WHERE server = $1', [server]);
+      const known = new Set(listed.rows.map((r) => r.database_name));
+      const found = await this.#admin.query<{ datname: string }>(server, 'SELECT datname FROM pg_database WHERE starts_with(datname, $1)', [
+        this.#sparePrefix(server),
+      ]);
+      for (const { datname } of found.rows) if (!known.has(datname)) await this.#admin.dropDatabase(server, datname);
+    }
+  }
+
+  /** Waits for background refills. */
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.#refilling.values()]);
   }
 
   async #current(client: pg.ClientBase, server: string, checksum: string): Promise<{ name: string; checksum: string } | undefined> {

@@ -110,8 +110,13 @@ export class TenantsServiceImpl implements TenantsService {
   /** Clones the database and marks the row ready; on any error, undoes both (no database without a row, no ready row without a database). */
   async #provision(client: pg.PoolClient, row: TenantRow, template: string): Promise<Tenant> {
     try {
-      await this.#admin.createDatabase(row.server, row.database_name, template);
-      return await this.#finish(client, row);
+      // A spare already cloned from this template is renamed in a millisecond; else clone now.
+      if (!(await this.#templates.claimSpare(row.server, row.database_name))) {
+        await this.#admin.createDatabase(row.server, row.database_name, template);
+      }
+      const tenant = await this.#finish(client, row);
+      this.#templates.refill(row.server);
+      return tenant;
     } catch (err) {
       await this.#admin.dropDatabase(row.server, row.database_name).catch(() => {});
       await client.query('DELETE FROM tenants WHERE id = $1', [row.id]).catch(async () => {
