@@ -1,23 +1,16 @@
-import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { adminQuery, dbUrl, deletePrefix, dropPlatformDatabases, testS3Client, uniqueName } from '../support/env.js';
+import { adminQuery, cleanUpPlatform, databaseExists, dbUrl, harnessProcessEnv, uniqueName } from '../support/env.js';
+import { repoRoot as repo, runProcess, type ProcessRun as Run } from '../support/spawn.js';
+import { useTempFolders } from '../support/temp-folders.js';
 
 // The CLI as a user runs it: `node dist/cli.js …` in a child process, judged by exit code and output.
-const repo = path.resolve(import.meta.dirname, '../..');
 const cliJs = path.join(repo, 'dist', 'cli.js');
 const mainDbs: string[] = [];
-const prefixes: string[] = [];
 let work: string;
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 function newestSource(dir: string): number {
   let newest = 0;
@@ -27,18 +20,6 @@ function newestSource(dir: string): number {
   return newest;
 }
 
-function spawnCollect(command: string, args: string[], env: Record<string, string | undefined>): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: repo, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
 /** Only what a clean shell has: no TENANTDB_* or AWS_* from the environment of the test run. */
 function cleanEnv(extra: Record<string, string | undefined> = {}): Record<string, string | undefined> {
   return { PATH: process.env.PATH, HOME: process.env.HOME, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...extra };
@@ -46,24 +27,12 @@ function cleanEnv(extra: Record<string, string | undefined> = {}): Record<string
 
 /** The environment of a user pointing the CLI at the harness' servers, with a main database of its own. */
 function platformEnv(mainDb: string, extra: Record<string, string | undefined> = {}): Record<string, string | undefined> {
-  const prefix = `${mainDb}/`;
   if (!mainDbs.includes(mainDb)) mainDbs.push(mainDb);
-  if (!prefixes.includes(prefix)) prefixes.push(prefix);
-  const credentials = inject('s3Credentials');
-  return cleanEnv({
-    TENANTDB_MAIN_URL: dbUrl(mainDb),
-    TENANTDB_S3_BUCKET: inject('s3Bucket'),
-    TENANTDB_S3_ENDPOINT: inject('s3Endpoint'),
-    TENANTDB_S3_REGION: 'us-east-1',
-    TENANTDB_S3_PREFIX: prefix,
-    AWS_ACCESS_KEY_ID: credentials.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
-    ...extra,
-  });
+  return cleanEnv({ ...harnessProcessEnv(mainDb), ...extra });
 }
 
 function cli(args: string[], env: Record<string, string | undefined> = cleanEnv()): Promise<Run> {
-  return spawnCollect(process.execPath, [cliJs, ...args], env);
+  return runProcess(process.execPath, [cliJs, ...args], env);
 }
 
 /** The one JSON document a `--json` run printed on stdout (loosely typed: the assertions check its shape). */
@@ -72,15 +41,7 @@ function json<T = Record<string, any>>(run: Run): T {
   return JSON.parse(run.stdout) as T;
 }
 
-async function databaseExists(name: string): Promise<boolean> {
-  return (await adminQuery('SELECT 1 FROM pg_database WHERE datname = $1', [name])).rowCount === 1;
-}
-
-async function migrationFolder(files: Record<string, string>): Promise<string> {
-  const dir = await mkdtemp(path.join(work, 'migrations-'));
-  for (const [name, sql] of Object.entries(files)) await writeFile(path.join(dir, name), sql);
-  return dir;
-}
+const migrationFolder = useTempFolders('migrations', () => work);
 
 beforeAll(async () => {
   work = await mkdtemp(path.join(os.tmpdir(), 'tenantdb-cli-test-'));
@@ -103,19 +64,13 @@ beforeAll(async () => {
         clean: false,
       })};\n`,
     );
-    const build = await spawnCollect(path.join(repo, 'node_modules', '.bin', 'tsup'), ['--config', config, '--silent'], process.env);
+    const build = await runProcess(path.join(repo, 'node_modules', '.bin', 'tsup'), ['--config', config, '--silent'], process.env);
     expect(build.code, build.stderr).toBe(0);
   }
 }, 120_000);
 
 afterAll(async () => {
-  for (const db of mainDbs) await dropPlatformDatabases(db);
-  const s3 = testS3Client();
-  try {
-    for (const prefix of prefixes) await deletePrefix(s3, inject('s3Bucket'), prefix);
-  } finally {
-    s3.destroy();
-  }
+  for (const mainDb of mainDbs) await cleanUpPlatform(mainDb);
   await rm(work, { recursive: true, force: true });
 });
 
@@ -328,7 +283,7 @@ describe('tenantdb: a platform operated from the command line', () => {
     expect(doc.migration.succeeded).toBe(doc.migration.total);
   }, 120_000);
 
-  it('reset --yes drops every tenant database, the templates and the main database', async () => {
+  it('reset --yes drops every tenant database, the templates, the spare databases and the main database', async () => {
     const templates = (await adminQuery<{ name: string }>('SELECT database_name AS name FROM tenant_templates', [], mainDb)).rows.map((r) => r.name);
     expect(templates.length).toBeGreaterThan(0);
     const run = await cli(['reset', '--yes', '--json'], env);
@@ -337,7 +292,9 @@ describe('tenantdb: a platform operated from the command line', () => {
     expect(doc).toMatchObject({ mainDatabase: mainDb, existed: true });
     expect(doc.tenantsDropped.length).toBe(3); // globex and the demo's two
     expect(doc.templatesDropped.sort()).toEqual(templates.sort());
-    for (const name of [mainDb, ...templates, ...doc.tenantsDropped.map((t: { databaseName: string }) => t.databaseName)]) {
+    const spares = (await adminQuery<{ datname: string }>("SELECT datname FROM pg_database WHERE datname LIKE 'tenantdb\\_spare\\_%'")).rows;
+    expect(spares.filter((r) => doc.sparesDropped.includes(r.datname))).toEqual([]);
+    for (const name of [mainDb, ...templates, ...doc.sparesDropped, ...doc.tenantsDropped.map((t: { databaseName: string }) => t.databaseName)]) {
       expect(await databaseExists(name)).toBe(false);
     }
     const again = await cli(['reset', '--yes', '--json'], env);

@@ -1,46 +1,16 @@
-import { spawn } from 'node:child_process';
-import path from 'node:path';
-import { afterAll, describe, expect, inject, it } from 'vitest';
-import { adminQuery, dbUrl, deletePrefix, dropPlatformDatabases, testS3Client, uniqueName } from '../support/env.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { adminQuery, cleanUpPlatform, harnessProcessEnv, uniqueName } from '../support/env.js';
+import { runProcess, type ProcessRun } from '../support/spawn.js';
 
 // `npm run demo` as a user runs it, pointed at the harness' servers through the environment (so that it
 // starts none of its own); the run with nothing configured is the fresh-clone check's.
-const repo = path.resolve(import.meta.dirname, '../..');
 const mainDb = uniqueName('tdbt_demo');
-const prefix = `${mainDb}/`;
 
-afterAll(async () => {
-  await dropPlatformDatabases(mainDb);
-  const s3 = testS3Client();
-  try {
-    await deletePrefix(s3, inject('s3Bucket'), prefix);
-  } finally {
-    s3.destroy();
-  }
-});
+afterAll(() => cleanUpPlatform(mainDb));
 
-function npmRunDemo(): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const credentials = inject('s3Credentials');
-  const env = {
-    PATH: process.env.PATH,
-    HOME: process.env.HOME,
-    TENANTDB_MAIN_URL: dbUrl(mainDb),
-    TENANTDB_S3_BUCKET: inject('s3Bucket'),
-    TENANTDB_S3_ENDPOINT: inject('s3Endpoint'),
-    TENANTDB_S3_REGION: 'us-east-1',
-    TENANTDB_S3_PREFIX: prefix,
-    AWS_ACCESS_KEY_ID: credentials.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
-  };
-  return new Promise((resolve, reject) => {
-    const child = spawn('npm', ['run', '--silent', 'demo'], { cwd: repo, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function npmRunDemo(): Promise<ProcessRun> {
+  const env = { PATH: process.env.PATH, HOME: process.env.HOME, ...harnessProcessEnv(mainDb) };
+  return runProcess('npm', ['run', '--silent', 'demo'], env);
 }
 
 describe('npm run demo', () => {

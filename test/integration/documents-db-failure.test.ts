@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import net from 'node:net';
-import { HeadObjectCommand, ListObjectsCommand } from '@aws-sdk/client-s3';
+import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Platform, Tenant, TenantContext } from '../../src/index.js';
-import { serverUrl, testS3Client, useTestPlatform } from '../support/env.js';
+import { listKeys, serverUrl, useTestPlatform, useTestS3Client } from '../support/env.js';
+import { bytesOf } from '../support/streams.js';
 
 /**
  * A TCP proxy in front of the test PostgreSQL server. Once armed, it forwards the next `COMMIT` but cuts
@@ -55,7 +56,7 @@ async function commitReplyDroppingProxy(): Promise<{ url: string; arm(): void; c
 
 describe('documents: the database failing after the bytes are stored', () => {
   const env = useTestPlatform();
-  const s3 = testS3Client();
+  const s3 = useTestS3Client();
   const bucket = inject('s3Bucket');
   let platform: Platform;
   let tenant: Tenant;
@@ -63,10 +64,7 @@ describe('documents: the database failing after the bytes are stored', () => {
   const trusted = <T>(fn: (ctx: TenantContext) => Promise<T>): Promise<T> => platform.withTenant(tenant, fn);
   const filesPrefix = (t: Tenant): string => `${env.prefix}tenants/${t.id}/files/`;
 
-  async function keysUnder(prefix: string): Promise<string[]> {
-    const page = await s3.send(new ListObjectsCommand({ Bucket: bucket, Prefix: prefix }));
-    return (page.Contents ?? []).map((o) => o.Key!).sort();
-  }
+  const keysUnder = (prefix: string): Promise<string[]> => listKeys(s3, bucket, prefix);
 
   /** Every file row's object exists, and every object has a file row. */
   async function rowsMatchObjects(ctx: TenantContext, t: Tenant): Promise<void> {
@@ -75,14 +73,10 @@ describe('documents: the database failing after the bytes are stored', () => {
   }
 
   beforeAll(async () => {
-    platform = env.platform();
-    await platform.init();
+    platform = await env.initPlatform();
     tenant = await platform.tenants.create({ name: 'Db failure' });
   });
-  afterAll(async () => {
-    await platform.close();
-    s3.destroy();
-  });
+  afterAll(() => platform.close());
 
   it('surfaces a failing document insert, records nothing and deletes the fresh object', async () => {
     await trusted(async (ctx) => {
@@ -159,9 +153,7 @@ describe('documents: the database failing after the bytes are stored', () => {
         expect(head.ContentLength).toBe(Buffer.byteLength(content));
         await rowsMatchObjects(ctx, t);
         const { body } = await ctx.documents.download(rows[0]!.id);
-        const chunks: Buffer[] = [];
-        for await (const chunk of body) chunks.push(chunk as Buffer);
-        expect(Buffer.concat(chunks).toString()).toBe(content);
+        expect((await bytesOf(body)).toString()).toBe(content);
       });
     } finally {
       await proxied.close();

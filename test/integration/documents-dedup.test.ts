@@ -1,37 +1,25 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { HeadObjectCommand, ListObjectsCommand } from '@aws-sdk/client-s3';
+import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Platform, Tenant, TenantContext } from '../../src/index.js';
-import { testS3Client, useTestPlatform } from '../support/env.js';
+import { listKeys, useTestPlatform, useTestS3Client } from '../support/env.js';
+import { bytesOf } from '../support/streams.js';
 
 describe('documents: deduplication under concurrency', () => {
   const env = useTestPlatform();
-  const s3 = testS3Client();
+  const s3 = useTestS3Client();
   const bucket = inject('s3Bucket');
   let platform: Platform;
   let tenant: Tenant;
   const trusted = <T>(fn: (ctx: TenantContext) => Promise<T>): Promise<T> => platform.withTenant(tenant, fn);
 
-  async function keysUnder(prefix: string): Promise<string[]> {
-    const keys: string[] = [];
-    let marker: string | undefined;
-    for (;;) {
-      const page = await s3.send(new ListObjectsCommand({ Bucket: bucket, Prefix: prefix, Marker: marker }));
-      keys.push(...(page.Contents ?? []).map((o) => o.Key!));
-      if (!page.IsTruncated || !page.Contents?.length) return keys.sort();
-      marker = keys.at(-1);
-    }
-  }
+  const keysUnder = (prefix: string): Promise<string[]> => listKeys(s3, bucket, prefix);
 
   beforeAll(async () => {
-    platform = env.platform();
-    await platform.init();
+    platform = await env.initPlatform();
     tenant = await platform.tenants.create({ name: 'Dedup' });
   });
-  afterAll(async () => {
-    await platform.close();
-    s3.destroy();
-  });
+  afterAll(() => platform.close());
 
   it('twenty concurrent uploads of the same bytes leave one file row, one object and twenty documents', async () => {
     const content = randomBytes(64 * 1024);
@@ -72,9 +60,7 @@ describe('documents: deduplication under concurrency', () => {
       expect((await ctx.query("SELECT 1 FROM documents WHERE filename = 'collision-b.bin'")).rowCount).toBe(0);
       expect(await keysUnder(`${env.prefix}tenants/${tenant.id}/files/`)).toEqual([...before, `${env.prefix}tenants/${tenant.id}/files/${docA.fileId}`].sort());
       const { body } = await ctx.documents.download(docA.id);
-      const chunks: Buffer[] = [];
-      for await (const chunk of body) chunks.push(chunk as Buffer);
-      expect(Buffer.concat(chunks).equals(a)).toBe(true);
+      expect((await bytesOf(body)).equals(a)).toBe(true);
       await ctx.documents.delete(docA.id);
     });
   });
@@ -122,9 +108,7 @@ describe('documents: deduplication under concurrency', () => {
         const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: rows[0]!.s3_path }));
         expect(head.ContentLength).toBe(Buffer.byteLength(content));
         const { body } = await ctx.documents.download(doc2.id);
-        const chunks: Buffer[] = [];
-        for await (const chunk of body) chunks.push(chunk as Buffer);
-        expect(Buffer.concat(chunks).toString()).toBe(content);
+        expect((await bytesOf(body)).toString()).toBe(content);
       });
     }
     // Every document left has its object, and nothing else is stored.

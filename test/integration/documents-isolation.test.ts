@@ -1,30 +1,22 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { ListObjectsCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Platform, Tenant } from '../../src/index.js';
-import { testS3Client, useTestPlatform } from '../support/env.js';
+import { listKeys, useTestPlatform, useTestS3Client } from '../support/env.js';
 
 describe('documents: tenants are isolated', () => {
   const env = useTestPlatform();
-  const s3 = testS3Client();
+  const s3 = useTestS3Client();
   let platform: Platform;
   let a: Tenant;
   let b: Tenant;
 
-  async function keysUnder(prefix: string): Promise<string[]> {
-    const page = await s3.send(new ListObjectsCommand({ Bucket: inject('s3Bucket'), Prefix: prefix }));
-    return (page.Contents ?? []).map((o) => o.Key!);
-  }
+  const keysUnder = (prefix: string): Promise<string[]> => listKeys(s3, inject('s3Bucket'), prefix);
 
   beforeAll(async () => {
-    platform = env.platform();
-    await platform.init();
+    platform = await env.initPlatform();
     [a, b] = await Promise.all([platform.tenants.create({ name: 'Tenant A' }), platform.tenants.create({ name: 'Tenant B' })]);
   });
-  afterAll(async () => {
-    await platform.close();
-    s3.destroy();
-  });
+  afterAll(() => platform.close());
 
   it('stores the same bytes once per tenant, each under its own prefix, never deduplicated across tenants', async () => {
     const content = randomBytes(4096);

@@ -11,8 +11,7 @@ describe('documents: a 40 MB body of unknown length', () => {
   let tenant: Tenant;
 
   beforeAll(async () => {
-    platform = env.platform();
-    await platform.init();
+    platform = await env.initPlatform();
     tenant = await platform.tenants.create({ name: 'Large' });
   });
   afterAll(() => platform.close());

@@ -2,11 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Document, Platform, Tenant, TenantContext } from '../../src/index.js';
-import { testS3Client, useTestPlatform } from '../support/env.js';
+import { useTestPlatform, useTestS3Client } from '../support/env.js';
+import { bytesOf } from '../support/streams.js';
 
 describe('documents: list pages, rename, delete', () => {
   const env = useTestPlatform();
-  const s3 = testS3Client();
+  const s3 = useTestS3Client();
   let platform: Platform;
   let tenant: Tenant;
   const trusted = <T>(fn: (ctx: TenantContext) => Promise<T>): Promise<T> => platform.withTenant(tenant, fn);
@@ -27,14 +28,10 @@ describe('documents: list pages, rename, delete', () => {
   }
 
   beforeAll(async () => {
-    platform = env.platform();
-    await platform.init();
+    platform = await env.initPlatform();
     tenant = await platform.tenants.create({ name: 'Manage' });
   });
-  afterAll(async () => {
-    await platform.close();
-    s3.destroy();
-  });
+  afterAll(() => platform.close());
 
   it('pages through five documents two at a time with no repeat and no skip, filtered by user', async () => {
     const alice = randomUUID();
@@ -110,9 +107,7 @@ describe('documents: list pages, rename, delete', () => {
       expect(await keyOf(ctx, first.fileId)).toBe(key);
       expect(await objectExists(key!)).toBe(true);
       const { body } = await ctx.documents.download(second.id);
-      const chunks: Buffer[] = [];
-      for await (const chunk of body) chunks.push(chunk as Buffer);
-      expect(Buffer.concat(chunks).toString()).toBe(content);
+      expect((await bytesOf(body)).toString()).toBe(content);
 
       await ctx.documents.delete(second.id);
       expect(await keyOf(ctx, first.fileId)).toBeUndefined();

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Platform, Tenant, TenantContext, User } from '../../src/index.js';
 import { useTestPlatform } from '../support/env.js';
+import { createTestUser } from '../support/users.js';
 
 describe('documents: roles', () => {
   const env = useTestPlatform();
@@ -13,10 +14,8 @@ describe('documents: roles', () => {
   const as = <T>(who: User, fn: (ctx: TenantContext) => Promise<T>): Promise<T> => platform.withTenant(tenant, fn, { userId: who.id });
 
   beforeAll(async () => {
-    platform = env.platform();
-    await platform.init();
-    const make = (name: string): Promise<User> =>
-      platform.users.create({ firstName: name, lastName: 'Role', email: `${name}@example.com`, password: 'correct horse' });
+    platform = await env.initPlatform();
+    const make = (name: string): Promise<User> => createTestUser(platform, name, 'Role');
     [admin, user, other, viewer] = await Promise.all([make('admin'), make('user'), make('other'), make('viewer')]);
     tenant = await platform.tenants.create({ name: 'Roles', createdBy: admin.id });
     await platform.memberships.add(tenant.id, user.id, 'user');

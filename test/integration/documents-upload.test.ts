@@ -3,12 +3,8 @@ import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Platform, Tenant, TenantContext, UploadBody } from '../../src/index.js';
 import { useTestPlatform } from '../support/env.js';
-
-async function bytesOf(stream: AsyncIterable<unknown>): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(Buffer.from(chunk as Uint8Array));
-  return Buffer.concat(chunks);
-}
+import { bytesOf } from '../support/streams.js';
+import { createTestUser } from '../support/users.js';
 
 const md5 = (bytes: Buffer): string => createHash('md5').update(bytes).digest('hex');
 
@@ -20,8 +16,7 @@ describe('documents: upload of every body kind, fields, download and presigned U
   const trusted = <T>(fn: (ctx: TenantContext) => Promise<T>): Promise<T> => platform.withTenant(tenant, fn);
 
   beforeAll(async () => {
-    platform = env.platform();
-    await platform.init();
+    platform = await env.initPlatform();
     tenant = await platform.tenants.create({ name: 'Uploads' });
   });
   afterAll(() => platform.close());
@@ -107,7 +102,7 @@ describe('documents: upload of every body kind, fields, download and presigned U
   });
 
   it("takes the uploader from the scope's user when the call names none; neither is VALIDATION", async () => {
-    const user = await platform.users.create({ firstName: 'Up', lastName: 'Loader', email: 'up@example.com', password: 'correct horse' });
+    const user = await createTestUser(platform, 'Up', 'Loader');
     await platform.memberships.add(tenant.id, user.id, 'user');
     const doc = await platform.withTenant(tenant, (ctx) => ctx.documents.upload({ filename: 'mine.txt', body: 'mine' }), {
       userId: user.id,

@@ -1,36 +1,30 @@
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { ListObjectsCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Platform, Tenant, TenantContext } from '../../src/index.js';
-import { testS3Client, useTestPlatform } from '../support/env.js';
+import { listKeys, useTestPlatform, useTestS3Client } from '../support/env.js';
 
 const MAX_BYTES = 1000;
 
 describe('documents: rejected uploads leave nothing behind', () => {
   const env = useTestPlatform({ documents: { maxBytes: MAX_BYTES } });
-  const s3 = testS3Client();
+  const s3 = useTestS3Client();
   let platform: Platform;
   let tenant: Tenant;
   const user = randomUUID();
   const trusted = <T>(fn: (ctx: TenantContext) => Promise<T>): Promise<T> => platform.withTenant(tenant, fn);
 
   async function storedNothing(ctx: TenantContext): Promise<void> {
-    const page = await s3.send(new ListObjectsCommand({ Bucket: inject('s3Bucket'), Prefix: `${env.prefix}tenants/${tenant.id}/` }));
-    expect(page.Contents ?? []).toEqual([]);
+    expect(await listKeys(s3, inject('s3Bucket'), `${env.prefix}tenants/${tenant.id}/`)).toEqual([]);
     const rows = await ctx.query('SELECT 1 FROM documents UNION ALL SELECT 1 FROM files');
     expect(rows.rowCount).toBe(0);
   }
 
   beforeAll(async () => {
-    platform = env.platform();
-    await platform.init();
+    platform = await env.initPlatform();
     tenant = await platform.tenants.create({ name: 'Validation' });
   });
-  afterAll(async () => {
-    await platform.close();
-    s3.destroy();
-  });
+  afterAll(() => platform.close());
 
   const badNames: Array<[string, unknown]> = [
     ['empty', ''],

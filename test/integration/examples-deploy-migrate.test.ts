@@ -1,23 +1,12 @@
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it, inject } from 'vitest';
 import { adminQuery, useTestPlatform } from '../support/env.js';
-import { repoRoot } from '../support/spawn.js';
+import { runProcess, type ProcessRun } from '../support/spawn.js';
 
-function run(env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'examples/deploy-migrate.ts', '--concurrency', '3'], {
-      cwd: repoRoot,
-      env: { ...process.env, ...env },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d));
-    child.stderr.on('data', (d: Buffer) => (stderr += d));
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
+function run(env: NodeJS.ProcessEnv): Promise<ProcessRun> {
+  return runProcess(process.execPath, ['--import', 'tsx', 'examples/deploy-migrate.ts', '--concurrency', '3'], { ...process.env, ...env });
 }
 
 describe('examples/deploy-migrate.ts', () => {
@@ -26,8 +15,7 @@ describe('examples/deploy-migrate.ts', () => {
   afterAll(() => rm(folder, { recursive: true, force: true }));
 
   it('migrates every tenant, exits 1 when one fails, and a rerun finishes it', async () => {
-    const platform = env.platform();
-    await platform.init();
+    const platform = await env.initPlatform();
     const tenants = await Promise.all(['One', 'Two', 'Three'].map((name) => platform.tenants.create({ name })));
     // The host migration fails in tenant Two, where its table already exists.
     await platform.withTenant(tenants[1]!, (ctx) => ctx.query('CREATE TABLE invoices (id int)'));

@@ -1,34 +1,21 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { afterAll, describe, expect, it, inject } from 'vitest';
-import { dropPlatformDatabases, deletePrefix, dbUrl, testS3Client, uniqueName } from '../support/env.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { cleanUpPlatform, harnessProcessEnv, uniqueName } from '../support/env.js';
 import { spawnServer, type SpawnedServer } from '../support/spawn.js';
 
 // Both example apps, started as a user starts them, driven over real HTTP.
 describe.each([['express'], ['fastify']])('examples/%s over HTTP', (name) => {
   const mainDb = uniqueName(`tdbt_ex_${name}`);
-  const prefix = `${mainDb}/`;
   let server: SpawnedServer | undefined;
 
   afterAll(async () => {
     const code = await server?.stop();
     expect(code).toBe(0); // a clean shutdown on SIGTERM
-    await dropPlatformDatabases(mainDb);
-    const s3 = testS3Client();
-    await deletePrefix(s3, inject('s3Bucket'), prefix);
-    s3.destroy();
+    await cleanUpPlatform(mainDb);
   });
 
   it('signs up, logs in, creates a tenant, invites a member, streams documents in and out, deletes', async () => {
-    const creds = inject('s3Credentials');
-    server = await spawnServer(`examples/${name}/server.ts`, {
-      TENANTDB_MAIN_URL: dbUrl(mainDb),
-      TENANTDB_S3_BUCKET: inject('s3Bucket'),
-      TENANTDB_S3_ENDPOINT: inject('s3Endpoint'),
-      TENANTDB_S3_REGION: 'us-east-1',
-      TENANTDB_S3_PREFIX: prefix,
-      AWS_ACCESS_KEY_ID: creds.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: creds.secretAccessKey,
-    });
+    server = await spawnServer(`examples/${name}/server.ts`, harnessProcessEnv(mainDb));
     const base = server.url;
     const call = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Response> =>
       fetch(base + path, {

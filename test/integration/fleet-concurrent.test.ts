@@ -21,8 +21,7 @@ async function bookkeeping(tenant: Tenant): Promise<Record<string, number>> {
 
 beforeAll(async () => {
   folder = await mkdtemp(path.join(tmpdir(), 'tenantdb-fleet-race-'));
-  const base = env.platform();
-  await base.init();
+  const base = await env.initPlatform();
   tenants = await Promise.all(Array.from({ length: 6 }, (_, i) => base.tenants.create({ name: `Race ${i}` })));
   await base.close();
 });

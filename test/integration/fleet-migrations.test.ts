@@ -3,9 +3,10 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TenantDbError, type FleetProgressEvent, type Platform, type Tenant } from '../../src/index.js';
+import type { FleetProgressEvent, Platform, Tenant, TenantDbError } from '../../src/index.js';
 import { tenantDatabaseName } from '../../src/tenants/database-name.js';
 import { adminQuery, useTestPlatform } from '../support/env.js';
+import { rejectionCode } from '../support/errors.js';
 
 const env = useTestPlatform();
 let folder: string;
@@ -13,16 +14,6 @@ let base: Platform;
 let hosted: Platform;
 let tenants: Tenant[];
 let provisioningId: string;
-
-/** The code of the TenantDbError a promise rejects with (fails the test if it resolves or rejects otherwise). */
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(TenantDbError);
-  return (err as TenantDbError).code;
-}
 
 async function appliedIn(tenant: Tenant): Promise<string[]> {
   const { rows } = await adminQuery<{ name: string }>('SELECT name FROM tenantdb_migrations ORDER BY name', [], tenant.databaseName);
@@ -42,8 +33,7 @@ const ids = (list: readonly { id: string }[]): string[] => list.map((t) => t.id)
 
 beforeAll(async () => {
   folder = await mkdtemp(path.join(tmpdir(), 'tenantdb-fleet-'));
-  base = env.platform();
-  await base.init();
+  base = await env.initPlatform();
   tenants = await Promise.all([0, 1, 2, 3].map((i) => base.tenants.create({ name: `Fleet ${i}` })));
   // An inactive tenant is migrated like the others: it must be current when it comes back.
   await base.tenants.deactivate(tenants[1]!.id);
@@ -147,9 +137,9 @@ describe('migrations.tenants.up', () => {
   });
 
   it('bad options → VALIDATION', async () => {
-    expect(await codeOf(hosted.migrations.tenants.up({ concurrency: 0 }))).toBe('VALIDATION');
-    expect(await codeOf(hosted.migrations.tenants.up({ concurrency: 1.5 }))).toBe('VALIDATION');
-    expect(await codeOf(hosted.migrations.tenants.up({ tenants: 'all' as never }))).toBe('VALIDATION');
+    expect(await rejectionCode(hosted.migrations.tenants.up({ concurrency: 0 }))).toBe('VALIDATION');
+    expect(await rejectionCode(hosted.migrations.tenants.up({ concurrency: 1.5 }))).toBe('VALIDATION');
+    expect(await rejectionCode(hosted.migrations.tenants.up({ tenants: 'all' as never }))).toBe('VALIDATION');
   });
 
   it('a throwing onProgress stops nothing', async () => {
@@ -175,6 +165,6 @@ describe('migrations.tenant(t)', () => {
     const builtins = await base.migrations.tenant(t0);
     expect((await builtins.pending()).map((m) => m.name)).toEqual([]);
     expect((await builtins.executed()).map((m) => m.name)).toContain('0001_initial');
-    expect(await codeOf(hosted.migrations.tenant(randomUUID()))).toBe('NOT_FOUND');
+    expect(await rejectionCode(hosted.migrations.tenant(randomUUID()))).toBe('NOT_FOUND');
   });
 });

@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { createPlatform, TenantDbError, type Platform } from '../../src/index.js';
-import { adminQuery, dbUrl, dropPlatformDatabases, uniqueName, useTestPlatform } from '../support/env.js';
+import { createPlatform, type Platform } from '../../src/index.js';
+import { adminQuery, databaseExists, dbUrl, dropPlatformDatabases, uniqueName, useTestPlatform } from '../support/env.js';
+import { rejectionCode } from '../support/errors.js';
 
 const env = useTestPlatform();
 const extraDatabases: string[] = [];
@@ -19,22 +20,9 @@ function platformOn(database: string): Platform {
   return platform;
 }
 
-async function databaseExists(name: string): Promise<boolean> {
-  return (await adminQuery('SELECT 1 FROM pg_database WHERE datname = $1', [name])).rowCount === 1;
-}
-
 async function appliedMigrations(database: string): Promise<string[]> {
   const { rows } = await adminQuery<{ name: string }>('SELECT name FROM tenantdb_migrations ORDER BY name', [], database);
   return rows.map((r) => r.name);
-}
-
-async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(TenantDbError);
-  return (err as TenantDbError).code;
 }
 
 describe('platform.init()', () => {
@@ -84,16 +72,16 @@ describe('platform.init()', () => {
 
   it('refuses a main database name it cannot trust: VALIDATION, nothing created', async () => {
     const hyphen = uniqueName('tdbt-bad');
-    expect(await codeOf(platformOn(hyphen).init())).toBe('VALIDATION');
+    expect(await rejectionCode(platformOn(hyphen).init())).toBe('VALIDATION');
     expect(await databaseExists(hyphen)).toBe(false);
     const long = `tdbt_${'x'.repeat(59)}`; // 64 bytes
-    expect(await codeOf(platformOn(long).init())).toBe('VALIDATION');
+    expect(await rejectionCode(platformOn(long).init())).toBe('VALIDATION');
   });
 
   it('rejects with CLOSED once the platform is closed', async () => {
     const platform = env.platform();
     await platform.close();
-    expect(await codeOf(platform.init())).toBe('CLOSED');
-    expect(await codeOf(platform.migrations.main.pending())).toBe('CLOSED');
+    expect(await rejectionCode(platform.init())).toBe('CLOSED');
+    expect(await rejectionCode(platform.migrations.main.pending())).toBe('CLOSED');
   });
 });

@@ -12,8 +12,7 @@ let platform: Platform;
 let tenants: Tenant[];
 
 beforeAll(async () => {
-  platform = env.platform();
-  await platform.init();
+  platform = await env.initPlatform();
   tenants = [await platform.tenants.create({ name: 'North' }), await platform.tenants.create({ name: 'South' })];
   await platform.tenants.deactivate((await platform.tenants.create({ name: 'Gone' })).id);
 });

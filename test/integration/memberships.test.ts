@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { TenantDbError, type Platform, type Role, type User } from '../../src/index.js';
+import type { Platform, Role, TenantDbError, User } from '../../src/index.js';
 import type { MembershipsServiceImpl } from '../../src/memberships/memberships-service.js';
 import { adminQuery, useTestPlatform } from '../support/env.js';
+import { rejectionCode } from '../support/errors.js';
 
 const env = useTestPlatform();
 let platform: Platform;
@@ -11,15 +12,6 @@ let memberships: MembershipsServiceImpl;
 let ada: User;
 let bob: User;
 let cy: User;
-
-async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(TenantDbError);
-  return (err as TenantDbError).code;
-}
 
 /** A ready tenant row, written directly (provisioning databases is not what is tested here). */
 async function tenant(name: string): Promise<string> {
@@ -38,8 +30,7 @@ async function admins(tenantId: string): Promise<string[]> {
 }
 
 beforeAll(async () => {
-  platform = env.platform();
-  await platform.init();
+  platform = await env.initPlatform();
   memberships = platform.memberships as MembershipsServiceImpl;
   const user = (first: string) =>
     platform.users.create({ firstName: first, lastName: 'Member', email: `${first}@example.io`, password: 'member password' });
@@ -67,12 +58,12 @@ describe('platform.memberships', () => {
   it('add(): CONFLICT when already a member, VALIDATION for a bad role, NOT_FOUND for unknown ids', async () => {
     const t = await tenant('Dup');
     await platform.memberships.add(t, ada.id, 'admin');
-    expect(await codeOf(platform.memberships.add(t, ada.id, 'user'))).toBe('CONFLICT');
-    expect(await codeOf(platform.memberships.add(t, bob.id, 'owner' as Role))).toBe('VALIDATION');
-    expect(await codeOf(platform.memberships.add(randomUUID(), bob.id, 'user'))).toBe('NOT_FOUND');
-    expect(await codeOf(platform.memberships.add(t, randomUUID(), 'user'))).toBe('NOT_FOUND');
-    expect(await codeOf(platform.memberships.add('nope', bob.id, 'user'))).toBe('NOT_FOUND');
-    expect(await codeOf(platform.memberships.add(t, 'nope', 'user'))).toBe('NOT_FOUND');
+    expect(await rejectionCode(platform.memberships.add(t, ada.id, 'user'))).toBe('CONFLICT');
+    expect(await rejectionCode(platform.memberships.add(t, bob.id, 'owner' as Role))).toBe('VALIDATION');
+    expect(await rejectionCode(platform.memberships.add(randomUUID(), bob.id, 'user'))).toBe('NOT_FOUND');
+    expect(await rejectionCode(platform.memberships.add(t, randomUUID(), 'user'))).toBe('NOT_FOUND');
+    expect(await rejectionCode(platform.memberships.add('nope', bob.id, 'user'))).toBe('NOT_FOUND');
+    expect(await rejectionCode(platform.memberships.add(t, 'nope', 'user'))).toBe('NOT_FOUND');
     expect((await platform.memberships.listMembers(t)).map((m) => m.user.id)).toEqual([ada.id]);
   });
 
@@ -105,10 +96,10 @@ describe('platform.memberships', () => {
     expect(await platform.memberships.listMembers(empty)).toEqual([]);
     const loner = await platform.users.create({ firstName: 'Lone', lastName: 'Wolf', email: 'lone@example.io', password: 'lone password' });
     expect(await platform.memberships.listTenants(loner.id)).toEqual([]);
-    expect(await codeOf(platform.memberships.listMembers(randomUUID()))).toBe('NOT_FOUND');
-    expect(await codeOf(platform.memberships.listMembers('nope'))).toBe('NOT_FOUND');
-    expect(await codeOf(platform.memberships.listTenants(randomUUID()))).toBe('NOT_FOUND');
-    expect(await codeOf(platform.memberships.listTenants('nope'))).toBe('NOT_FOUND');
+    expect(await rejectionCode(platform.memberships.listMembers(randomUUID()))).toBe('NOT_FOUND');
+    expect(await rejectionCode(platform.memberships.listMembers('nope'))).toBe('NOT_FOUND');
+    expect(await rejectionCode(platform.memberships.listTenants(randomUUID()))).toBe('NOT_FOUND');
+    expect(await rejectionCode(platform.memberships.listTenants('nope'))).toBe('NOT_FOUND');
   });
 
   it('setRole() changes a role; NOT_FOUND for no membership, VALIDATION for a bad role', async () => {
@@ -118,10 +109,10 @@ describe('platform.memberships', () => {
     expect(await platform.memberships.setRole(t, bob.id, 'viewer')).toMatchObject({ tenantId: t, userId: bob.id, role: 'viewer' });
     expect(await platform.memberships.setRole(t, bob.id, 'admin')).toMatchObject({ role: 'admin' });
     expect(await platform.memberships.setRole(t, ada.id, 'user')).toMatchObject({ role: 'user' });
-    expect(await codeOf(platform.memberships.setRole(t, cy.id, 'user'))).toBe('NOT_FOUND');
-    expect(await codeOf(platform.memberships.setRole(randomUUID(), bob.id, 'user'))).toBe('NOT_FOUND');
-    expect(await codeOf(platform.memberships.setRole('nope', bob.id, 'user'))).toBe('NOT_FOUND');
-    expect(await codeOf(platform.memberships.setRole(t, bob.id, 'superuser' as Role))).toBe('VALIDATION');
+    expect(await rejectionCode(platform.memberships.setRole(t, cy.id, 'user'))).toBe('NOT_FOUND');
+    expect(await rejectionCode(platform.memberships.setRole(randomUUID(), bob.id, 'user'))).toBe('NOT_FOUND');
+    expect(await rejectionCode(platform.memberships.setRole('nope', bob.id, 'user'))).toBe('NOT_FOUND');
+    expect(await rejectionCode(platform.memberships.setRole(t, bob.id, 'superuser' as Role))).toBe('VALIDATION');
     expect(await memberships.roleOf(t, bob.id)).toBe('admin');
   });
 
@@ -131,22 +122,22 @@ describe('platform.memberships', () => {
     await platform.memberships.add(t, bob.id, 'user');
     await platform.memberships.remove(t, bob.id);
     expect(await memberships.roleOf(t, bob.id)).toBeNull();
-    expect(await codeOf(platform.memberships.remove(t, bob.id))).toBe('NOT_FOUND');
-    expect(await codeOf(platform.memberships.remove(randomUUID(), bob.id))).toBe('NOT_FOUND');
-    expect(await codeOf(platform.memberships.remove(t, 'nope'))).toBe('NOT_FOUND');
+    expect(await rejectionCode(platform.memberships.remove(t, bob.id))).toBe('NOT_FOUND');
+    expect(await rejectionCode(platform.memberships.remove(randomUUID(), bob.id))).toBe('NOT_FOUND');
+    expect(await rejectionCode(platform.memberships.remove(t, 'nope'))).toBe('NOT_FOUND');
   });
 
   it('removing or demoting the last admin is CONFLICT', async () => {
     const t = await tenant('LastAdmin');
     await platform.memberships.add(t, ada.id, 'admin');
     await platform.memberships.add(t, bob.id, 'user');
-    expect(await codeOf(platform.memberships.setRole(t, ada.id, 'user'))).toBe('CONFLICT');
-    expect(await codeOf(platform.memberships.setRole(t, ada.id, 'viewer'))).toBe('CONFLICT');
-    expect(await codeOf(platform.memberships.remove(t, ada.id))).toBe('CONFLICT');
+    expect(await rejectionCode(platform.memberships.setRole(t, ada.id, 'user'))).toBe('CONFLICT');
+    expect(await rejectionCode(platform.memberships.setRole(t, ada.id, 'viewer'))).toBe('CONFLICT');
+    expect(await rejectionCode(platform.memberships.remove(t, ada.id))).toBe('CONFLICT');
     expect(await platform.memberships.setRole(t, ada.id, 'admin')).toMatchObject({ role: 'admin' }); // admin → admin is fine
     await platform.memberships.setRole(t, bob.id, 'admin');
     await platform.memberships.remove(t, ada.id);
-    expect(await codeOf(platform.memberships.setRole(t, bob.id, 'viewer'))).toBe('CONFLICT');
+    expect(await rejectionCode(platform.memberships.setRole(t, bob.id, 'viewer'))).toBe('CONFLICT');
     expect(await admins(t)).toEqual([bob.id]);
   });
 
@@ -182,8 +173,8 @@ describe('platform.memberships', () => {
       await client.query('COMMIT');
       expect(await memberships.roleOf(t, ada.id)).toBe('admin');
 
-      expect(await codeOf(memberships.addInTransaction(client, t, ada.id, 'user'))).toBe('CONFLICT');
-      expect(await codeOf(memberships.addInTransaction(client, t, bob.id, 'boss' as Role))).toBe('VALIDATION');
+      expect(await rejectionCode(memberships.addInTransaction(client, t, ada.id, 'user'))).toBe('CONFLICT');
+      expect(await rejectionCode(memberships.addInTransaction(client, t, bob.id, 'boss' as Role))).toBe('VALIDATION');
     } finally {
       await client.end();
     }
@@ -202,10 +193,10 @@ describe('platform.memberships', () => {
     const closed = env.platform();
     await closed.close();
     const t = randomUUID();
-    expect(await codeOf(closed.memberships.add(t, ada.id, 'user'))).toBe('CLOSED');
-    expect(await codeOf(closed.memberships.setRole(t, ada.id, 'user'))).toBe('CLOSED');
-    expect(await codeOf(closed.memberships.remove(t, ada.id))).toBe('CLOSED');
-    expect(await codeOf(closed.memberships.listMembers(t))).toBe('CLOSED');
-    expect(await codeOf(closed.memberships.listTenants(ada.id))).toBe('CLOSED');
+    expect(await rejectionCode(closed.memberships.add(t, ada.id, 'user'))).toBe('CLOSED');
+    expect(await rejectionCode(closed.memberships.setRole(t, ada.id, 'user'))).toBe('CLOSED');
+    expect(await rejectionCode(closed.memberships.remove(t, ada.id))).toBe('CLOSED');
+    expect(await rejectionCode(closed.memberships.listMembers(t))).toBe('CLOSED');
+    expect(await rejectionCode(closed.memberships.listTenants(ada.id))).toBe('CLOSED');
   });
 });

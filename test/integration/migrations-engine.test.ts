@@ -1,9 +1,7 @@
-import { mkdtemp, rm, unlink, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import { TenantDbError } from '../../src/errors.js';
 import { silentLogger } from '../../src/platform/options.js';
 import {
   clientConnector,
@@ -14,13 +12,14 @@ import {
   type SqlMigrationFile,
 } from '../../src/migrations/sql-migrations.js';
 import { adminQuery, dbUrl, dropPlatformDatabases, uniqueName } from '../support/env.js';
+import { rejectionOf } from '../support/errors.js';
+import { useTempFolders } from '../support/temp-folders.js';
 
 const databases: string[] = [];
-const folders: string[] = [];
+const folderWith = useTempFolders('tenantdb-mig');
 
 afterAll(async () => {
   for (const db of databases) await dropPlatformDatabases(db);
-  for (const dir of folders) await rm(dir, { recursive: true, force: true });
 });
 
 async function scratchDatabase(): Promise<string> {
@@ -28,13 +27,6 @@ async function scratchDatabase(): Promise<string> {
   databases.push(name);
   await adminQuery(`CREATE DATABASE "${name}"`);
   return name;
-}
-
-async function folderWith(files: Record<string, string>): Promise<string> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'tenantdb-mig-'));
-  folders.push(dir);
-  for (const [name, sql] of Object.entries(files)) await writeFile(path.join(dir, name), sql);
-  return dir;
 }
 
 /** Only the files of `dir` (not the built-in ones), as the engine would see them. */
@@ -58,15 +50,6 @@ async function bookkeeping(db: string): Promise<Array<{ name: string; checksum: 
 async function tableExists(db: string, table: string): Promise<boolean> {
   const { rows } = await adminQuery<{ t: string | null }>('SELECT to_regclass($1) AS t', [table], db);
   return rows[0]!.t !== null;
-}
-
-async function rejection(promise: Promise<unknown>): Promise<TenantDbError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(TenantDbError);
-  return err as TenantDbError;
 }
 
 let db: string;
@@ -109,8 +92,8 @@ describe('the SQL migration engine', () => {
     const umzug = engine(db, files);
     expect((await umzug.up({ to: '0002_b' })).map((m) => m.name)).toEqual(['0001_a', '0002_b']);
     expect((await umzug.pending()).map((m) => m.name)).toEqual(['0003_c']);
-    expect((await rejection(umzug.up({ to: '0009_nope' }))).code).toBe('VALIDATION');
-    expect((await rejection(umzug.down({ to: '0009_nope' }))).code).toBe('VALIDATION');
+    expect((await rejectionOf(umzug.up({ to: '0009_nope' }))).code).toBe('VALIDATION');
+    expect((await rejectionOf(umzug.down({ to: '0009_nope' }))).code).toBe('VALIDATION');
   });
 
   it('a failing migration leaves neither its changes nor its bookkeeping row, and names itself', async () => {
@@ -121,7 +104,7 @@ describe('the SQL migration engine', () => {
         '0003_later.sql': 'CREATE TABLE later ();',
       }),
     );
-    const err = await rejection(engine(db, files).up());
+    const err = await rejectionOf(engine(db, files).up());
     expect(err.code).toBe('MIGRATION_FAILED');
     expect(failedMigrationOf(err)).toBe('0002_bad');
     expect((err.cause as { code?: string }).code).toBe('22012'); // division_by_zero, from PostgreSQL
@@ -145,13 +128,13 @@ describe('the SQL migration engine', () => {
 
     await writeFile(path.join(dir, '0001_first.sql'), 'CREATE TABLE runs (n int); INSERT INTO runs VALUES (2);');
     await writeFile(path.join(dir, '0002_next.sql'), 'CREATE TABLE next ();');
-    const err = await rejection(engine(db, await filesOf(dir)).up());
+    const err = await rejectionOf(engine(db, await filesOf(dir)).up());
     expect(err.code).toBe('MIGRATION_FAILED');
     expect(failedMigrationOf(err)).toBe('0001_first');
     const { rows } = await adminQuery<{ n: number }>('SELECT n FROM runs', [], db);
     expect(rows).toEqual([{ n: 1 }]);
     expect(await tableExists(db, 'next')).toBe(false);
-    expect((await rejection(engine(db, await filesOf(dir)).down())).code).toBe('MIGRATION_FAILED');
+    expect((await rejectionOf(engine(db, await filesOf(dir)).down())).code).toBe('MIGRATION_FAILED');
   });
 
   it('tolerates an applied migration whose file is gone, and applies the new ones', async () => {
@@ -193,7 +176,7 @@ describe('the SQL migration engine', () => {
     const files = await filesOf(await folderWith({ '0001_a.sql': 'CREATE TABLE a ();' }));
     const umzug = engine(db, files);
     await umzug.up();
-    const err = await rejection(umzug.down());
+    const err = await rejectionOf(umzug.down());
     expect(err.code).toBe('MIGRATION_FAILED');
     expect(failedMigrationOf(err)).toBe('0001_a');
     expect(await tableExists(db, 'a')).toBe(true);
@@ -236,7 +219,7 @@ describe('the SQL migration engine', () => {
       await umzug.pending();
       await umzug.up({ to: '0001_a' });
       expect(releases).toEqual([false, false]);
-      expect((await rejection(umzug.up())).code).toBe('MIGRATION_FAILED');
+      expect((await rejectionOf(umzug.up())).code).toBe('MIGRATION_FAILED');
       expect(releases).toEqual([false, false, false]);
       // The pooled connection came back without the advisory lock: another session can take it at once.
       const { rows } = await adminQuery<{ ok: boolean }>(
@@ -252,7 +235,7 @@ describe('the SQL migration engine', () => {
 
   it('a database it cannot reach is MIGRATION_FAILED with the driver error as cause', async () => {
     const files = await filesOf(await folderWith({ '0001_a.sql': 'CREATE TABLE a ();' }));
-    const err = await rejection(engine(db, files, clientConnector(dbUrl(uniqueName('tdbt_missing')))).up());
+    const err = await rejectionOf(engine(db, files, clientConnector(dbUrl(uniqueName('tdbt_missing')))).up());
     expect(err.code).toBe('MIGRATION_FAILED');
     expect((err.cause as { code?: string }).code).toBe('3D000');
     expect(failedMigrationOf(err)).toBeNull();

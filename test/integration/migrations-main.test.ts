@@ -1,31 +1,12 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TenantDbError } from '../../src/index.js';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { failedMigrationOf } from '../../src/migrations/sql-migrations.js';
 import { adminQuery, useTestPlatform } from '../support/env.js';
+import { rejectionOf } from '../support/errors.js';
+import { useTempFolders } from '../support/temp-folders.js';
 
-const folders: string[] = [];
-afterAll(async () => {
-  for (const dir of folders) await rm(dir, { recursive: true, force: true });
-});
-
-async function folderWith(files: Record<string, string>): Promise<string> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'tenantdb-main-mig-'));
-  folders.push(dir);
-  for (const [name, sql] of Object.entries(files)) await writeFile(path.join(dir, name), sql);
-  return dir;
-}
-
-async function rejection(promise: Promise<unknown>): Promise<TenantDbError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(TenantDbError);
-  return err as TenantDbError;
-}
+const folderWith = useTempFolders('tenantdb-main-mig');
 
 describe('platform.migrations.main', () => {
   const env = useTestPlatform();
@@ -84,7 +65,7 @@ describe('platform.migrations.main', () => {
 
   it('down({ to: 0 }) reverts the host migrations, then stops at the irreversible initial one', async () => {
     const platform = env.platform({ mainMigrations: [hostFolder] });
-    const err = await rejection(platform.migrations.main.down({ to: 0 }));
+    const err = await rejectionOf(platform.migrations.main.down({ to: 0 }));
     expect(err.code).toBe('MIGRATION_FAILED');
     expect(failedMigrationOf(err)).toBe('0001_initial');
     expect(await applied()).toEqual(['0001_initial']);
@@ -97,7 +78,7 @@ describe('platform.migrations.main', () => {
       '0003_app_more.sql': 'CREATE TABLE app_more ();',
     });
     const platform = env.platform({ mainMigrations: [edited] });
-    const err = await rejection(platform.migrations.main.up());
+    const err = await rejectionOf(platform.migrations.main.up());
     expect(err.code).toBe('MIGRATION_FAILED');
     expect(failedMigrationOf(err)).toBe('0001_app_orders');
     expect(err.message).toContain('0001_app_orders');
@@ -107,6 +88,6 @@ describe('platform.migrations.main', () => {
 
   it('a host folder that does not exist is VALIDATION', async () => {
     const platform = env.platform({ mainMigrations: [path.join(os.tmpdir(), 'tenantdb-no-such-folder')] });
-    expect((await rejection(platform.migrations.main.pending())).code).toBe('VALIDATION');
+    expect((await rejectionOf(platform.migrations.main.pending())).code).toBe('VALIDATION');
   });
 });

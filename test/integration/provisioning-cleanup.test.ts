@@ -6,16 +6,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TenantDbError, type Platform } from '../../src/index.js';
 import { adminQuery, dbUrl, serverUrl, useTestPlatform } from '../support/env.js';
-
-/** The code of the TenantDbError a promise rejects with (fails the test if it resolves or rejects otherwise). */
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(TenantDbError);
-  return (err as TenantDbError).code;
-}
+import { rejectionCode } from '../support/errors.js';
 
 /** A unique tenant name whose slug is itself, so that its databases can be found by prefix. */
 function tag(word: string): string {
@@ -53,13 +44,12 @@ describe('provisioning failures leave neither a row nor a database', () => {
   let platform: Platform;
 
   beforeAll(async () => {
-    platform = env.platform();
-    await platform.init();
+    platform = await env.initPlatform();
   });
 
   it('a server that cannot be reached → DATABASE, no row', async () => {
     const name = tag('unreachable');
-    expect(await codeOf(platform.tenants.create({ name, server: 'broken' }))).toBe('DATABASE');
+    expect(await rejectionCode(platform.tenants.create({ name, server: 'broken' }))).toBe('DATABASE');
     expect(await rowsNamed(env.mainDb, name)).toBe(0);
     const templates = await adminQuery('SELECT 1 FROM tenant_templates WHERE server = $1', ['broken'], env.mainDb);
     expect(templates.rowCount).toBe(0);
@@ -79,7 +69,7 @@ describe('provisioning failures leave neither a row nor a database', () => {
       env.mainDb,
     );
     try {
-      expect(await codeOf(platform.tenants.create({ name }))).toBe('TENANT_NOT_READY');
+      expect(await rejectionCode(platform.tenants.create({ name }))).toBe('TENANT_NOT_READY');
       expect(await rowsNamed(env.mainDb, name)).toBe(0);
       expect(await databasesLike(name)).toEqual([]);
     } finally {
@@ -95,7 +85,7 @@ describe('provisioning failures leave neither a row nor a database', () => {
     const name = tag('blocked');
     try {
       // PostgreSQL refuses to copy a database others are connected to (after waiting 5 s for them).
-      expect(await codeOf(platform.tenants.create({ name }))).toBe('TENANT_NOT_READY');
+      expect(await rejectionCode(platform.tenants.create({ name }))).toBe('TENANT_NOT_READY');
     } finally {
       await intruder.end();
       await adminQuery(`ALTER DATABASE "${template}" WITH ALLOW_CONNECTIONS false`);
@@ -170,8 +160,7 @@ describe('a template that cannot be rebuilt', () => {
   beforeAll(async () => {
     folder = await mkdtemp(path.join(tmpdir(), 'tenantdb-cleanup-'));
     await writeFile(path.join(folder, '0100_notes.sql'), 'CREATE TABLE notes (id int PRIMARY KEY);\n');
-    platform = env.platform({ tenantMigrations: [folder] });
-    await platform.init();
+    platform = await env.initPlatform({ tenantMigrations: [folder] });
   });
 
   afterAll(async () => {
@@ -183,7 +172,7 @@ describe('a template that cannot be rebuilt', () => {
     await writeFile(path.join(folder, '0100_notes.sql'), 'CREATE TABLE notes (id bigint PRIMARY KEY);\n');
     await adminQuery(`DROP DATABASE "${await templateOf(env.mainDb)}" WITH (FORCE)`);
     const name = tag('stuck');
-    expect(await codeOf(platform.tenants.create({ name }))).toBe('MIGRATION_FAILED');
+    expect(await rejectionCode(platform.tenants.create({ name }))).toBe('MIGRATION_FAILED');
     expect(await rowsNamed(env.mainDb, name)).toBe(0);
     expect(await databasesLike(name)).toEqual([]);
 

@@ -3,7 +3,8 @@ import pg from 'pg';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Platform, TenantDbError, User } from '../../src/index.js';
 import { tenantDatabaseName } from '../../src/tenants/database-name.js';
-import { adminQuery, dbUrl, useTestPlatform } from '../support/env.js';
+import { adminQuery, databaseExists, dbUrl, useTestPlatform } from '../support/env.js';
+import { createTestUser } from '../support/users.js';
 
 const env = useTestPlatform();
 let platform: Platform;
@@ -46,10 +47,6 @@ async function statusOf(id: string): Promise<string | undefined> {
   return rows[0]?.status;
 }
 
-async function databaseExists(name: string): Promise<boolean> {
-  return (await adminQuery('SELECT 1 FROM pg_database WHERE datname = $1', [name])).rowCount === 1;
-}
-
 /** Holds the provisioning lock of a tenant on its own main-database session, as a live creator does. */
 async function holdProvisioningLock(id: string): Promise<pg.Client> {
   const client = new pg.Client({ connectionString: dbUrl(env.mainDb) });
@@ -59,9 +56,8 @@ async function holdProvisioningLock(id: string): Promise<pg.Client> {
 }
 
 beforeAll(async () => {
-  platform = env.platform();
-  await platform.init();
-  creator = await platform.users.create({ firstName: 'Cleo', lastName: 'Creator', email: 'cleo@example.com', password: 'correct horse' });
+  platform = await env.initPlatform();
+  creator = await createTestUser(platform, 'Cleo', 'Creator');
 });
 
 describe('tenants.repair()', () => {

@@ -1,29 +1,22 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import type { Server } from 'node:http';
-import os from 'node:os';
-import path from 'node:path';
 import { Readable } from 'node:stream';
-import { CreateBucketCommand } from '@aws-sdk/client-s3';
-import S3rver from 's3rver';
 import { afterEach, describe, expect, it } from 'vitest';
 import { uploadHashed } from '../../src/documents/hashing-upload.js';
 import { silentLogger } from '../../src/platform/options.js';
 import { S3ObjectStore } from '../../src/storage/s3-object-store.js';
 import { LOCAL_S3_CREDENTIALS } from '../../scripts/dev-servers.js';
+import { startPrivateS3 } from '../support/private-s3.js';
 
 const MIB = 1024 * 1024;
 const BUCKET = 'outage';
 
-/** A private s3rver for this file, which a test can stop in the middle of a transfer. */
+/** A store on a private s3rver, which a test can stop in the middle of a transfer. */
 async function privateS3(): Promise<{ store: S3ObjectStore; stop(): Promise<void> }> {
-  const directory = await mkdtemp(path.join(os.tmpdir(), 'tenantdb-s3-outage-'));
-  const server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory });
-  const { port } = await server.run();
+  const s3 = await startPrivateS3(BUCKET);
   const store = new S3ObjectStore(
     {
       bucket: BUCKET,
-      endpoint: `http://127.0.0.1:${port}`,
+      endpoint: s3.endpoint,
       region: 'us-east-1',
       credentials: LOCAL_S3_CREDENTIALS,
       partSize: 5 * MIB,
@@ -33,21 +26,11 @@ async function privateS3(): Promise<{ store: S3ObjectStore; stop(): Promise<void
     },
     silentLogger,
   );
-  await store.client.send(new CreateBucketCommand({ Bucket: BUCKET }));
-  let stopped: Promise<void> | undefined;
-  const stop = (): Promise<void> =>
-    (stopped ??= (async () => {
-      const closing = server.close().catch(() => {});
-      // close() only stops accepting; the transfers in flight must be cut too.
-      (server as unknown as { httpServer: Server }).httpServer.closeAllConnections();
-      await closing;
-    })());
   cleanups.push(async () => {
     store.close();
-    await stop();
-    await rm(directory, { recursive: true, force: true });
+    await s3.dispose();
   });
-  return { store, stop };
+  return { store, stop: s3.stop };
 }
 
 const cleanups: Array<() => Promise<void>> = [];

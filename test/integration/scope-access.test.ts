@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { TenantDbError, currentTenant, type Platform, type Tenant, type TenantContext, type User } from '../../src/index.js';
 import { adminQuery, useTestPlatform } from '../support/env.js';
+import { rejectionCode } from '../support/errors.js';
+import { createTestUser } from '../support/users.js';
 
 const env = useTestPlatform();
 let platform: Platform;
@@ -10,16 +12,6 @@ let owner: User;
 let viewer: User;
 let outsider: User;
 
-/** The code of the TenantDbError a promise rejects with (fails the test if it resolves or rejects otherwise). */
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(TenantDbError);
-  return (err as TenantDbError).code;
-}
-
 const roleOf = (ctx: TenantContext): TenantContext['role'] => ctx.role;
 
 async function count(): Promise<number> {
@@ -27,10 +19,8 @@ async function count(): Promise<number> {
 }
 
 beforeAll(async () => {
-  platform = env.platform();
-  await platform.init();
-  const user = (first: string) =>
-    platform.users.create({ firstName: first, lastName: 'Test', email: `${first.toLowerCase()}@example.com`, password: 'correct horse' });
+  platform = await env.initPlatform();
+  const user = (first: string): Promise<User> => createTestUser(platform, first);
   [owner, viewer, outsider] = await Promise.all([user('Owner'), user('Viewer'), user('Outsider')]);
   tenant = await platform.tenants.create({ name: 'Access', createdBy: owner.id });
   await platform.memberships.add(tenant.id, viewer.id, 'viewer');
@@ -58,14 +48,14 @@ describe('withTenant with a userId', () => {
       },
       { userId: userId() },
     );
-    expect(await codeOf(entered)).toBe('FORBIDDEN');
+    expect(await rejectionCode(entered)).toBe('FORBIDDEN');
     expect(ran).toBe(false);
   });
 
   it('an inactive member → FORBIDDEN until reactivated', async () => {
     await platform.users.deactivate(viewer.id);
     try {
-      expect(await codeOf(platform.withTenant(tenant, roleOf, { userId: viewer.id }))).toBe('FORBIDDEN');
+      expect(await rejectionCode(platform.withTenant(tenant, roleOf, { userId: viewer.id }))).toBe('FORBIDDEN');
     } finally {
       await platform.users.activate(viewer.id);
     }
@@ -76,14 +66,14 @@ describe('withTenant with a userId', () => {
     await platform.memberships.setRole(tenant.id, viewer.id, 'user');
     expect(await platform.withTenant(tenant, roleOf, { userId: viewer.id })).toBe('user');
     await platform.memberships.remove(tenant.id, viewer.id);
-    expect(await codeOf(platform.withTenant(tenant, roleOf, { userId: viewer.id }))).toBe('FORBIDDEN');
+    expect(await rejectionCode(platform.withTenant(tenant, roleOf, { userId: viewer.id }))).toBe('FORBIDDEN');
     await platform.memberships.add(tenant.id, viewer.id, 'viewer');
     expect(await platform.withTenant(tenant, roleOf, { userId: viewer.id })).toBe('viewer');
   });
 
   it('bad arguments → VALIDATION', async () => {
-    expect(await codeOf(platform.withTenant('', roleOf))).toBe('VALIDATION');
-    expect(await codeOf(platform.withTenant(tenant, 'not a function' as never))).toBe('VALIDATION');
+    expect(await rejectionCode(platform.withTenant('', roleOf))).toBe('VALIDATION');
+    expect(await rejectionCode(platform.withTenant(tenant, 'not a function' as never))).toBe('VALIDATION');
   });
 });
 
@@ -94,7 +84,7 @@ describe('when the main database cannot be reached', () => {
     await adminQuery(`ALTER DATABASE "${env.mainDb}" WITH ALLOW_CONNECTIONS false`);
     try {
       await adminQuery('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1', [env.mainDb]);
-      expect(await codeOf(uncached.withTenant(tenant.id, roleOf))).toBe('DATABASE');
+      expect(await rejectionCode(uncached.withTenant(tenant.id, roleOf))).toBe('DATABASE');
     } finally {
       await adminQuery(`ALTER DATABASE "${env.mainDb}" WITH ALLOW_CONNECTIONS true`);
     }

@@ -8,8 +8,7 @@ let platform: Platform;
 let tenants: Tenant[];
 
 beforeAll(async () => {
-  platform = env.platform();
-  await platform.init();
+  platform = await env.initPlatform();
   tenants = await Promise.all(Array.from({ length: 8 }, (_, i) => platform.tenants.create({ name: `Scope ${i}` })));
   await Promise.all(
     tenants.map((t) =>

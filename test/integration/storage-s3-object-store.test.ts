@@ -18,6 +18,8 @@ import {
 } from '../../src/storage/object-keys.js';
 import { S3ObjectStore, type S3ObjectStoreOptions } from '../../src/storage/s3-object-store.js';
 import { deletePrefix, testS3Client, uniqueName } from '../support/env.js';
+import { rejectionCode } from '../support/errors.js';
+import { bytesOf } from '../support/streams.js';
 
 const bucket = inject('s3Bucket');
 const root = `${uniqueName('objstore')}/`;
@@ -38,21 +40,6 @@ afterAll(async () => {
   await deletePrefix(admin, bucket, root);
   admin.destroy();
 });
-
-async function bytesOf(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
-}
-
-async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await promise;
-  } catch (err) {
-    return (err as { code?: string }).code;
-  }
-  return undefined;
-}
 
 async function keysUnder(store: S3ObjectStore, prefix: string): Promise<string[]> {
   const keys: string[] = [];
@@ -90,7 +77,7 @@ describe('S3ObjectStore', () => {
   it('reports a missing key: head null, get NOT_FOUND, delete succeeds', async () => {
     const key = `${root}basic/missing`;
     expect(await store.head(key)).toBeNull();
-    expect(await codeOf(store.get(key))).toBe('NOT_FOUND');
+    expect(await rejectionCode(store.get(key))).toBe('NOT_FOUND');
     await expect(store.delete(key)).resolves.toBeUndefined();
   });
 
@@ -153,7 +140,7 @@ describe('S3ObjectStore', () => {
   });
 
   it('refuses an empty prefix for deletePrefix (VALIDATION), which would empty the bucket', async () => {
-    expect(await codeOf(store.deletePrefix(''))).toBe('VALIDATION');
+    expect(await rejectionCode(store.deletePrefix(''))).toBe('VALIDATION');
   });
 
   it('presigns a GET URL that serves the bytes, with the download name and type', async () => {
@@ -177,7 +164,7 @@ describe('S3ObjectStore', () => {
   it('refuses a presign lifetime outside 1 s to 7 days (VALIDATION)', async () => {
     const key = `${root}presign/file`;
     for (const expiresIn of [0, -1, 1.5, 7 * 24 * 3600 + 1, Number.NaN, undefined]) {
-      expect(await codeOf(store.presign(key, { expiresIn: expiresIn as number }))).toBe('VALIDATION');
+      expect(await rejectionCode(store.presign(key, { expiresIn: expiresIn as number }))).toBe('VALIDATION');
     }
   });
 
@@ -234,7 +221,7 @@ describe('S3ObjectStore', () => {
       await injected.put(key, Readable.from([Buffer.from('via injected client')]));
       injected.close();
       injected.close(); // idempotent
-      expect(await codeOf(injected.head(key))).toBe('CLOSED');
+      expect(await rejectionCode(injected.head(key))).toBe('CLOSED');
       // The host's client still works after the store is closed.
       const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
       expect(head.ContentLength).toBe('via injected client'.length);

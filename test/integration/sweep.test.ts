@@ -1,22 +1,20 @@
 import { randomUUID } from 'node:crypto';
-import { ListObjectsCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Platform, Tenant } from '../../src/index.js';
-import { adminQuery, testS3Client, useTestPlatform } from '../support/env.js';
+import { adminQuery, listKeys, useTestPlatform, useTestS3Client } from '../support/env.js';
+import { bytesOf } from '../support/streams.js';
 
 describe('storage sweep, tenants.drop and tenants.stats', () => {
   const env = useTestPlatform();
-  const s3 = testS3Client();
+  const s3 = useTestS3Client();
   const bucket = inject('s3Bucket');
   let platform: Platform;
   let tenant: Tenant;
   const user = randomUUID();
   const tenantPrefix = (id: string): string => `${env.prefix}tenants/${id}/`;
 
-  async function keysUnder(prefix: string): Promise<string[]> {
-    const page = await s3.send(new ListObjectsCommand({ Bucket: bucket, Prefix: prefix }));
-    return (page.Contents ?? []).map((o) => o.Key!).sort();
-  }
+  const keysUnder = (prefix: string): Promise<string[]> => listKeys(s3, bucket, prefix);
 
   async function putObject(key: string, body = 'orphan'): Promise<string> {
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
@@ -24,14 +22,10 @@ describe('storage sweep, tenants.drop and tenants.stats', () => {
   }
 
   beforeAll(async () => {
-    platform = env.platform();
-    await platform.init();
+    platform = await env.initPlatform();
     tenant = await platform.tenants.create({ name: 'Sweep' });
   });
-  afterAll(async () => {
-    await platform.close();
-    s3.destroy();
-  });
+  afterAll(() => platform.close());
 
   it('removes an unreferenced object once past the grace period, and keeps referenced ones', async () => {
     const doc = await platform.withTenant(tenant, (ctx) => ctx.documents.upload({ filename: 'kept.txt', body: 'kept', userId: user }));
@@ -47,9 +41,7 @@ describe('storage sweep, tenants.drop and tenants.stats', () => {
     expect(await platform.storage.sweep({ tenantId: tenant.id, olderThanMs: 0 })).toEqual({ objectsDeleted: 1, uploadsAborted: 0 });
     expect(await keysUnder(tenantPrefix(tenant.id))).toEqual([keptKey, foreign].sort());
     const { body } = await platform.withTenant(tenant, (ctx) => ctx.documents.download(doc.id));
-    const chunks: Buffer[] = [];
-    for await (const chunk of body) chunks.push(chunk as Buffer);
-    expect(Buffer.concat(chunks).toString()).toBe('kept');
+    expect((await bytesOf(body)).toString()).toBe('kept');
   });
 
   it('removes the objects of a tenant no longer registered, in a sweep of every tenant', async () => {

@@ -1,25 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { TenantDbError, type Platform, type User } from '../../src/index.js';
-import { adminQuery, useTestPlatform } from '../support/env.js';
+import type { Platform, User } from '../../src/index.js';
+import { adminQuery, databaseExists, useTestPlatform } from '../support/env.js';
+import { rejectionCode } from '../support/errors.js';
+import { createTestUser } from '../support/users.js';
 
 const env = useTestPlatform();
 let platform: Platform;
 let owner: User;
-
-/** The code of the TenantDbError a promise rejects with (fails the test if it resolves or rejects otherwise). */
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(TenantDbError);
-  return (err as TenantDbError).code;
-}
-
-async function databaseExists(name: string): Promise<boolean> {
-  return (await adminQuery('SELECT 1 FROM pg_database WHERE datname = $1', [name])).rowCount === 1;
-}
 
 async function tenantRows(): Promise<number> {
   const { rows } = await adminQuery<{ n: string }>('SELECT count(*) AS n FROM tenants', [], env.mainDb);
@@ -27,9 +15,8 @@ async function tenantRows(): Promise<number> {
 }
 
 beforeAll(async () => {
-  platform = env.platform();
-  await platform.init();
-  owner = await platform.users.create({ firstName: 'Olga', lastName: 'Owner', email: 'olga@example.com', password: 'correct horse' });
+  platform = await env.initPlatform();
+  owner = await createTestUser(platform, 'Olga', 'Owner');
 });
 
 describe('tenants.create: names', () => {
@@ -74,7 +61,7 @@ describe('tenants.create: names', () => {
     ['not a string', 42 as unknown as string],
   ])('%s → VALIDATION, nothing created', async (_label, name) => {
     const before = await tenantRows();
-    expect(await codeOf(platform.tenants.create({ name }))).toBe('VALIDATION');
+    expect(await rejectionCode(platform.tenants.create({ name }))).toBe('VALIDATION');
     expect(await tenantRows()).toBe(before);
   });
 
@@ -82,7 +69,7 @@ describe('tenants.create: names', () => {
     'an unknown server (%s) → VALIDATION, nothing created',
     async (server) => {
       const before = await tenantRows();
-      expect(await codeOf(platform.tenants.create({ name: 'Nowhere', server }))).toBe('VALIDATION');
+      expect(await rejectionCode(platform.tenants.create({ name: 'Nowhere', server }))).toBe('VALIDATION');
       expect(await tenantRows()).toBe(before);
     },
   );
@@ -104,7 +91,7 @@ describe('tenants.create: the creator', () => {
   ])('%s → NOT_FOUND, and no row nor database is left', async (_label, createdBy) => {
     const tag = `ghost_${randomUUID().slice(0, 8)}`;
     const before = await tenantRows();
-    expect(await codeOf(platform.tenants.create({ name: tag, createdBy }))).toBe('NOT_FOUND');
+    expect(await rejectionCode(platform.tenants.create({ name: tag, createdBy }))).toBe('NOT_FOUND');
     expect(await tenantRows()).toBe(before);
     const { rowCount } = await adminQuery('SELECT 1 FROM pg_database WHERE datname LIKE $1', [`tenant_${tag}_%`]);
     expect(rowCount).toBe(0);

@@ -1,29 +1,16 @@
 import { randomUUID } from 'node:crypto';
-import { ListObjectsCommand } from '@aws-sdk/client-s3';
 import pg from 'pg';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
-import { TenantDbError, type Platform, type Tenant, type User } from '../../src/index.js';
+import type { Platform, Tenant, User } from '../../src/index.js';
 import { tenantDatabaseName } from '../../src/tenants/database-name.js';
-import { adminQuery, dbUrl, testS3Client, useTestPlatform } from '../support/env.js';
+import { adminQuery, databaseExists, dbUrl, listKeys, testS3Client, useTestPlatform } from '../support/env.js';
+import { rejectionCode } from '../support/errors.js';
+import { createTestUser } from '../support/users.js';
 
 const env = useTestPlatform();
 let platform: Platform;
 let admin: User;
-
-/** The code of the TenantDbError a promise rejects with (fails the test if it resolves or rejects otherwise). */
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(TenantDbError);
-  return (err as TenantDbError).code;
-}
-
-async function databaseExists(name: string): Promise<boolean> {
-  return (await adminQuery('SELECT 1 FROM pg_database WHERE datname = $1', [name])).rowCount === 1;
-}
 
 /** A registry row in `status` with no database, as a create still at work (or one that failed) shows it. */
 async function unfinished(status: 'provisioning' | 'failed'): Promise<string> {
@@ -40,8 +27,7 @@ async function unfinished(status: 'provisioning' | 'failed'): Promise<string> {
 async function objectKeys(tenantId: string): Promise<string[]> {
   const s3 = testS3Client();
   try {
-    const page = await s3.send(new ListObjectsCommand({ Bucket: inject('s3Bucket'), Prefix: `${env.prefix}tenants/${tenantId}/` }));
-    return (page.Contents ?? []).map((o) => o.Key!);
+    return await listKeys(s3, inject('s3Bucket'), `${env.prefix}tenants/${tenantId}/`);
   } finally {
     s3.destroy();
   }
@@ -51,9 +37,8 @@ const select1 = (ctx: { query(sql: string): Promise<pg.QueryResult> }): Promise<
   ctx.query('SELECT 1 AS one').then((r) => r.rows[0]!.one);
 
 beforeAll(async () => {
-  platform = env.platform();
-  await platform.init();
-  admin = await platform.users.create({ firstName: 'Ann', lastName: 'Admin', email: 'ann@example.com', password: 'correct horse' });
+  platform = await env.initPlatform();
+  admin = await createTestUser(platform, 'Ann', 'Admin');
 });
 
 describe('tenants.get and list', () => {
@@ -77,7 +62,7 @@ describe('tenants.get and list', () => {
     ['an empty string', ''],
     ['SQL', "x' OR '1'='1"],
   ])('%s → NOT_FOUND', async (_label, ref) => {
-    expect(await codeOf(platform.tenants.get(ref))).toBe('NOT_FOUND');
+    expect(await rejectionCode(platform.tenants.get(ref))).toBe('NOT_FOUND');
   });
 
   it('lists active tenants, and inactive ones only when asked', async () => {
@@ -101,9 +86,9 @@ describe('deactivate and activate', () => {
 
     const off = await platform.tenants.deactivate(tenant.id);
     expect(off.isActive).toBe(false);
-    expect(await codeOf(platform.withTenant(tenant.id, select1))).toBe('TENANT_INACTIVE');
-    expect(await codeOf(platform.withTenant(tenant.databaseName, select1))).toBe('TENANT_INACTIVE');
-    expect(await codeOf(platform.withTenant(tenant, select1, { userId: admin.id }))).toBe('TENANT_INACTIVE');
+    expect(await rejectionCode(platform.withTenant(tenant.id, select1))).toBe('TENANT_INACTIVE');
+    expect(await rejectionCode(platform.withTenant(tenant.databaseName, select1))).toBe('TENANT_INACTIVE');
+    expect(await rejectionCode(platform.withTenant(tenant, select1, { userId: admin.id }))).toBe('TENANT_INACTIVE');
 
     const on = await platform.tenants.activate(tenant.id);
     expect(on.isActive).toBe(true);
@@ -114,21 +99,21 @@ describe('deactivate and activate', () => {
   });
 
   it.each([['deactivate'], ['activate']] as const)('%s of an unknown tenant → NOT_FOUND', async (op) => {
-    expect(await codeOf(platform.tenants[op](randomUUID()))).toBe('NOT_FOUND');
-    expect(await codeOf(platform.tenants[op]('not-an-id'))).toBe('NOT_FOUND');
+    expect(await rejectionCode(platform.tenants[op](randomUUID()))).toBe('NOT_FOUND');
+    expect(await rejectionCode(platform.tenants[op]('not-an-id'))).toBe('NOT_FOUND');
   });
 });
 
 describe('withTenant on tenants that cannot be entered', () => {
   it.each([['provisioning'], ['failed']] as const)('a %s tenant → TENANT_NOT_READY (stats too)', async (status) => {
     const id = await unfinished(status);
-    expect(await codeOf(platform.withTenant(id, select1))).toBe('TENANT_NOT_READY');
-    expect(await codeOf(platform.tenants.stats(id))).toBe('TENANT_NOT_READY');
+    expect(await rejectionCode(platform.withTenant(id, select1))).toBe('TENANT_NOT_READY');
+    expect(await rejectionCode(platform.tenants.stats(id))).toBe('TENANT_NOT_READY');
   });
 
   it('an unknown tenant → NOT_FOUND', async () => {
-    expect(await codeOf(platform.withTenant(randomUUID(), select1))).toBe('NOT_FOUND');
-    expect(await codeOf(platform.withTenant('tenant_nobody_12345678', select1))).toBe('NOT_FOUND');
+    expect(await rejectionCode(platform.withTenant(randomUUID(), select1))).toBe('NOT_FOUND');
+    expect(await rejectionCode(platform.withTenant('tenant_nobody_12345678', select1))).toBe('NOT_FOUND');
   });
 });
 
@@ -150,7 +135,7 @@ describe('tenants.stats', () => {
     );
     const stats = await platform.tenants.stats(tenant.id);
     expect(stats).toMatchObject({ documents: 3, files: 2, storedBytes: 'same bytes'.length + 'other'.length });
-    expect(await codeOf(platform.tenants.stats(randomUUID()))).toBe('NOT_FOUND');
+    expect(await rejectionCode(platform.tenants.stats(randomUUID()))).toBe('NOT_FOUND');
   });
 });
 
@@ -176,24 +161,24 @@ describe('tenants.drop', () => {
     expect(platform.stats().pools.open).toBe(poolsBefore - 1);
     expect(await databaseExists(tenant.databaseName)).toBe(false);
     expect(await objectKeys(tenant.id)).toEqual([]);
-    expect(await codeOf(platform.tenants.get(tenant.id))).toBe('NOT_FOUND');
+    expect(await rejectionCode(platform.tenants.get(tenant.id))).toBe('NOT_FOUND');
     const memberships = await adminQuery('SELECT 1 FROM user_tenant_associations WHERE tenant_id = $1', [tenant.id], env.mainDb);
     expect(memberships.rowCount).toBe(0);
-    expect(await codeOf(platform.withTenant(tenant.id, select1))).toBe('NOT_FOUND');
+    expect(await rejectionCode(platform.withTenant(tenant.id, select1))).toBe('NOT_FOUND');
     expect((await platform.memberships.listTenants(admin.id)).map((m) => m.tenant.id)).not.toContain(tenant.id);
     await session.end().catch(() => {});
 
     // The neighbour is untouched.
     expect((await objectKeys(neighbour.id)).length).toBe(1);
     expect(await platform.withTenant(neighbour, select1)).toBe(1);
-    expect(await codeOf(platform.tenants.drop(tenant.id))).toBe('NOT_FOUND');
+    expect(await rejectionCode(platform.tenants.drop(tenant.id))).toBe('NOT_FOUND');
   });
 
   it('finishes a drop whose database is already gone', async () => {
     const tenant = await platform.tenants.create({ name: 'Half dropped' });
     await adminQuery(`DROP DATABASE "${tenant.databaseName}" WITH (FORCE)`);
     await platform.tenants.drop(tenant.id);
-    expect(await codeOf(platform.tenants.get(tenant.id))).toBe('NOT_FOUND');
+    expect(await rejectionCode(platform.tenants.get(tenant.id))).toBe('NOT_FOUND');
   });
 
   it('drops by database name too', async () => {

@@ -1,14 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { currentTenant } from '../../src/index.js';
 import { adminQuery, useTestPlatform } from '../support/env.js';
+import { createTestUser } from '../support/users.js';
 
 describe('tenants: create → withTenant → upload → drop', () => {
   const env = useTestPlatform();
 
   it('provisions a tenant from the template and runs code inside it', async () => {
-    const platform = env.platform();
-    await platform.init();
-    const user = await platform.users.create({ firstName: 'Ada', lastName: 'L', email: 'ada@example.com', password: 'correct horse' });
+    const platform = await env.initPlatform();
+    const user = await createTestUser(platform, 'Ada', 'L');
     const tenant = await platform.tenants.create({ name: 'Acme "Corp"', createdBy: user.id });
     expect(tenant.status).toBe('ready');
     expect(tenant.databaseName).toMatch(/^tenant_acme_corp_[0-9a-f]{8}$/);

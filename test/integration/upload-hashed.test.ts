@@ -6,6 +6,7 @@ import { uploadHashed } from '../../src/documents/hashing-upload.js';
 import { silentLogger } from '../../src/platform/options.js';
 import { S3ObjectStore } from '../../src/storage/s3-object-store.js';
 import { deletePrefix, testS3Client, uniqueName } from '../support/env.js';
+import { rejectionOf } from '../support/errors.js';
 
 const MIB = 1024 * 1024;
 const bucket = inject('s3Bucket');
@@ -21,15 +22,6 @@ afterAll(async () => {
   await deletePrefix(admin, bucket, root);
   admin.destroy();
 });
-
-async function failureOf(promise: Promise<unknown>): Promise<{ code?: string; cause?: unknown }> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as { code?: string; cause?: unknown };
-  }
-  throw new Error('expected a rejection');
-}
 
 async function keysUnder(prefix: string): Promise<string[]> {
   const keys: string[] = [];
@@ -106,7 +98,7 @@ describe('uploadHashed on S3', () => {
 
   it('refuses a small body over maxBytes with VALIDATION and leaves no object', async () => {
     const prefix = `${root}over-small/`;
-    const err = await failureOf(uploadHashed(store, `${prefix}k`, Buffer.alloc(1001), { maxBytes: 1000 }));
+    const err = await rejectionOf(uploadHashed(store, `${prefix}k`, Buffer.alloc(1001), { maxBytes: 1000 }));
     expect(err.code).toBe('VALIDATION');
     expect(await keysUnder(prefix)).toEqual([]);
   });
@@ -114,7 +106,7 @@ describe('uploadHashed on S3', () => {
   it('refuses a multipart-sized stream over maxBytes with VALIDATION, mid-upload, and leaves no object', async () => {
     const prefix = `${root}over-big/`;
     let produced = 0;
-    const err = await failureOf(
+    const err = await rejectionOf(
       uploadHashed(store, `${prefix}k`, generated(30, () => (produced += 1)), { maxBytes: 20 * MIB }),
     );
     expect(err.code).toBe('VALIDATION');
@@ -130,7 +122,7 @@ describe('uploadHashed on S3', () => {
       yield* generated(18);
       throw boom;
     }
-    const err = await failureOf(uploadHashed(store, `${prefix}k`, failing()));
+    const err = await rejectionOf(uploadHashed(store, `${prefix}k`, failing()));
     expect(err.code).toBe('VALIDATION');
     expect(err.cause).toBe(boom);
     expect(await keysUnder(prefix)).toEqual([]);
@@ -139,7 +131,7 @@ describe('uploadHashed on S3', () => {
   it('fails with STORAGE and leaves no object when the signal aborts mid-upload', async () => {
     const prefix = `${root}aborted/`;
     const controller = new AbortController();
-    const err = await failureOf(
+    const err = await rejectionOf(
       uploadHashed(
         store,
         `${prefix}k`,

@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import * as crypto from 'node:crypto';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
-import { TenantDbError, type Platform, type User } from '../../src/index.js';
+import type { Platform, TenantDbError, User } from '../../src/index.js';
 import { dummyPasswordHash, hashPassword } from '../../src/users/password.js';
 import { adminQuery, useTestPlatform } from '../support/env.js';
+import { rejectionCode } from '../support/errors.js';
 
 // A pass-through spy, to count how many scrypt hashes a call costs (never to fake one).
 vi.mock('node:crypto', async (importOriginal) => {
@@ -15,18 +16,8 @@ const env = useTestPlatform();
 let platform: Platform;
 
 beforeAll(async () => {
-  platform = env.platform();
-  await platform.init();
+  platform = await env.initPlatform();
 });
-
-async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(TenantDbError);
-  return (err as TenantDbError).code;
-}
 
 async function storedHash(id: string): Promise<string> {
   const { rows } = await adminQuery<{ password_hash: string }>('SELECT password_hash FROM users WHERE id = $1', [id], env.mainDb);
@@ -68,7 +59,7 @@ describe('platform.users', () => {
 
   it('create() of an email differing only in case is CONFLICT, also when two race', async () => {
     const input = { firstName: 'A', lastName: 'L', password: PASSWORD };
-    expect(await codeOf(platform.users.create({ ...input, email: 'ADA@example.IO' }))).toBe('CONFLICT');
+    expect(await rejectionCode(platform.users.create({ ...input, email: 'ADA@example.IO' }))).toBe('CONFLICT');
     const results = await Promise.allSettled([
       platform.users.create({ ...input, email: 'race@example.io' }),
       platform.users.create({ ...input, email: 'RACE@example.io' }),
@@ -91,18 +82,18 @@ describe('platform.users', () => {
       { password: 'x'.repeat(1025) },
       { createdBy: 'someone' },
     ]) {
-      expect(await codeOf(platform.users.create({ ...ok, ...bad })), JSON.stringify(bad).slice(0, 60)).toBe('VALIDATION');
+      expect(await rejectionCode(platform.users.create({ ...ok, ...bad })), JSON.stringify(bad).slice(0, 60)).toBe('VALIDATION');
     }
-    expect(await codeOf(platform.users.create(null as never))).toBe('VALIDATION');
+    expect(await rejectionCode(platform.users.create(null as never))).toBe('VALIDATION');
     expect(scrypt).not.toHaveBeenCalled();
     expect(await platform.users.findByEmail('val@example.io')).toBeNull();
   });
 
   it('get() finds by id; an unknown or malformed id is NOT_FOUND', async () => {
     expect(await platform.users.get(ada.id)).toEqual(ada);
-    expect(await codeOf(platform.users.get(randomUUID()))).toBe('NOT_FOUND');
-    expect(await codeOf(platform.users.get('not-a-uuid'))).toBe('NOT_FOUND');
-    expect(await codeOf(platform.users.get("1' OR '1'='1"))).toBe('NOT_FOUND');
+    expect(await rejectionCode(platform.users.get(randomUUID()))).toBe('NOT_FOUND');
+    expect(await rejectionCode(platform.users.get('not-a-uuid'))).toBe('NOT_FOUND');
+    expect(await rejectionCode(platform.users.get("1' OR '1'='1"))).toBe('NOT_FOUND');
   });
 
   it('findByEmail() ignores case and surrounding spaces; unknown is null', async () => {
@@ -116,22 +107,22 @@ describe('platform.users', () => {
   });
 
   it('authenticate(): wrong password, unknown email, short password all give INVALID_CREDENTIALS', async () => {
-    expect(await codeOf(platform.users.authenticate('ada@example.io', 'wrong password!'))).toBe('INVALID_CREDENTIALS');
-    expect(await codeOf(platform.users.authenticate('nobody@example.io', PASSWORD))).toBe('INVALID_CREDENTIALS');
-    expect(await codeOf(platform.users.authenticate('not an email', PASSWORD))).toBe('INVALID_CREDENTIALS');
-    expect(await codeOf(platform.users.authenticate('ada@example.io', 'short'))).toBe('INVALID_CREDENTIALS');
+    expect(await rejectionCode(platform.users.authenticate('ada@example.io', 'wrong password!'))).toBe('INVALID_CREDENTIALS');
+    expect(await rejectionCode(platform.users.authenticate('nobody@example.io', PASSWORD))).toBe('INVALID_CREDENTIALS');
+    expect(await rejectionCode(platform.users.authenticate('not an email', PASSWORD))).toBe('INVALID_CREDENTIALS');
+    expect(await rejectionCode(platform.users.authenticate('ada@example.io', 'short'))).toBe('INVALID_CREDENTIALS');
     // Over-long is refused before hashing, as bad input.
-    expect(await codeOf(platform.users.authenticate('ada@example.io', 'x'.repeat(1025)))).toBe('VALIDATION');
+    expect(await rejectionCode(platform.users.authenticate('ada@example.io', 'x'.repeat(1025)))).toBe('VALIDATION');
   });
 
   it('authenticate() of an unknown email still costs one hash', async () => {
     await dummyPasswordHash(); // made once per process; not part of what a refusal costs
     const scrypt = vi.mocked(crypto.scrypt);
     scrypt.mockClear();
-    expect(await codeOf(platform.users.authenticate('nobody@example.io', PASSWORD))).toBe('INVALID_CREDENTIALS');
+    expect(await rejectionCode(platform.users.authenticate('nobody@example.io', PASSWORD))).toBe('INVALID_CREDENTIALS');
     expect(scrypt).toHaveBeenCalledTimes(1);
     scrypt.mockClear();
-    expect(await codeOf(platform.users.authenticate('ada@example.io', 'wrong password!'))).toBe('INVALID_CREDENTIALS');
+    expect(await rejectionCode(platform.users.authenticate('ada@example.io', 'wrong password!'))).toBe('INVALID_CREDENTIALS');
     expect(scrypt).toHaveBeenCalledTimes(1);
   });
 
@@ -139,12 +130,12 @@ describe('platform.users', () => {
     const inactive = await platform.users.deactivate(ada.id);
     expect(inactive.isActive).toBe(false);
     expect(inactive.updatedAt.getTime()).toBeGreaterThanOrEqual(ada.updatedAt.getTime());
-    expect(await codeOf(platform.users.authenticate('ada@example.io', PASSWORD))).toBe('INVALID_CREDENTIALS');
+    expect(await rejectionCode(platform.users.authenticate('ada@example.io', PASSWORD))).toBe('INVALID_CREDENTIALS');
     expect((await platform.users.get(ada.id)).isActive).toBe(false);
     expect((await platform.users.activate(ada.id)).isActive).toBe(true);
     expect((await platform.users.authenticate('ada@example.io', PASSWORD)).id).toBe(ada.id);
-    expect(await codeOf(platform.users.deactivate(randomUUID()))).toBe('NOT_FOUND');
-    expect(await codeOf(platform.users.activate('nope'))).toBe('NOT_FOUND');
+    expect(await rejectionCode(platform.users.deactivate(randomUUID()))).toBe('NOT_FOUND');
+    expect(await rejectionCode(platform.users.activate('nope'))).toBe('NOT_FOUND');
   });
 
   it('update() changes only the fields given', async () => {
@@ -162,16 +153,16 @@ describe('platform.users', () => {
     await platform.users.update(ada.id, { password: 'a brand new passphrase' });
     expect(await storedHash(ada.id)).not.toBe(before);
     expect((await platform.users.authenticate('augusta@example.io', 'a brand new passphrase')).id).toBe(ada.id);
-    expect(await codeOf(platform.users.authenticate('augusta@example.io', PASSWORD))).toBe('INVALID_CREDENTIALS');
+    expect(await rejectionCode(platform.users.authenticate('augusta@example.io', PASSWORD))).toBe('INVALID_CREDENTIALS');
   });
 
   it('update(): CONFLICT for another user’s email, VALIDATION for bad fields, NOT_FOUND for no user', async () => {
-    expect(await codeOf(platform.users.update(ada.id, { email: 'GRACE@example.io' }))).toBe('CONFLICT');
-    expect(await codeOf(platform.users.update(ada.id, { lastName: '' }))).toBe('VALIDATION');
-    expect(await codeOf(platform.users.update(ada.id, { email: 'nope' }))).toBe('VALIDATION');
-    expect(await codeOf(platform.users.update(ada.id, { password: '1234567' }))).toBe('VALIDATION');
-    expect(await codeOf(platform.users.update(randomUUID(), { firstName: 'X' }))).toBe('NOT_FOUND');
-    expect(await codeOf(platform.users.update('nope', { firstName: 'X' }))).toBe('NOT_FOUND');
+    expect(await rejectionCode(platform.users.update(ada.id, { email: 'GRACE@example.io' }))).toBe('CONFLICT');
+    expect(await rejectionCode(platform.users.update(ada.id, { lastName: '' }))).toBe('VALIDATION');
+    expect(await rejectionCode(platform.users.update(ada.id, { email: 'nope' }))).toBe('VALIDATION');
+    expect(await rejectionCode(platform.users.update(ada.id, { password: '1234567' }))).toBe('VALIDATION');
+    expect(await rejectionCode(platform.users.update(randomUUID(), { firstName: 'X' }))).toBe('NOT_FOUND');
+    expect(await rejectionCode(platform.users.update('nope', { firstName: 'X' }))).toBe('NOT_FOUND');
     expect((await platform.users.get(ada.id)).email).toBe('Augusta@example.io');
   });
 
@@ -194,10 +185,10 @@ describe('platform.users', () => {
   it('every call rejects with CLOSED once the platform is closed', async () => {
     const closed = env.platform();
     await closed.close();
-    expect(await codeOf(closed.users.get(ada.id))).toBe('CLOSED');
-    expect(await codeOf(closed.users.findByEmail('a@b.io'))).toBe('CLOSED');
-    expect(await codeOf(closed.users.list())).toBe('CLOSED');
-    expect(await codeOf(closed.users.authenticate('a@b.io', PASSWORD))).toBe('CLOSED');
-    expect(await codeOf(closed.users.create({ firstName: 'a', lastName: 'b', email: 'c@d.io', password: PASSWORD }))).toBe('CLOSED');
+    expect(await rejectionCode(closed.users.get(ada.id))).toBe('CLOSED');
+    expect(await rejectionCode(closed.users.findByEmail('a@b.io'))).toBe('CLOSED');
+    expect(await rejectionCode(closed.users.list())).toBe('CLOSED');
+    expect(await rejectionCode(closed.users.authenticate('a@b.io', PASSWORD))).toBe('CLOSED');
+    expect(await rejectionCode(closed.users.create({ firstName: 'a', lastName: 'b', email: 'c@d.io', password: PASSWORD }))).toBe('CLOSED');
   });
 });

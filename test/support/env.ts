@@ -28,6 +28,13 @@ export function testS3Client(): S3Client {
   });
 }
 
+/** Per test file (or describe block): a {@link testS3Client} that is destroyed after it. */
+export function useTestS3Client(): S3Client {
+  const client = testS3Client();
+  afterAll(() => client.destroy());
+  return client;
+}
+
 /** Runs one query on the server's `postgres` database with a short-lived client. */
 export async function adminQuery<R extends pg.QueryResultRow = pg.QueryResultRow>(
   sql: string,
@@ -43,13 +50,17 @@ export async function adminQuery<R extends pg.QueryResultRow = pg.QueryResultRow
   }
 }
 
+/** True when the test server has a database called `name`. */
+export async function databaseExists(name: string): Promise<boolean> {
+  return (await adminQuery('SELECT 1 FROM pg_database WHERE datname = $1', [name])).rowCount === 1;
+}
+
 /** Drops a database and everything registered in it as a tenant or template database. */
 export async function dropPlatformDatabases(mainDb: string): Promise<void> {
-  const exists = await adminQuery('SELECT 1 FROM pg_database WHERE datname = $1', [mainDb]);
   const names: string[] = [];
-  if (exists.rowCount) {
+  if (await databaseExists(mainDb)) {
     // Either table may not exist yet, depending on how far the file's platform got.
-    for (const table of ['tenants', 'tenant_templates']) {
+    for (const table of ['tenants', 'tenant_templates', 'tenant_spares']) {
       const listed = await adminQuery<{ name: string }>(`SELECT database_name AS name FROM ${table}`, [], mainDb).catch(
         () => ({ rows: [] as { name: string }[] }),
       );
@@ -74,6 +85,49 @@ export async function deletePrefix(client: S3Client, bucket: string, prefix: str
   }
 }
 
+/**
+ * Every key under a prefix, sorted. Pages with V1 (ListObjects) and its `Marker`, for the reason
+ * {@link deletePrefix} gives.
+ */
+export async function listKeys(client: S3Client, bucket: string, prefix: string): Promise<string[]> {
+  const keys: string[] = [];
+  let marker: string | undefined;
+  for (;;) {
+    const page = await client.send(new ListObjectsCommand({ Bucket: bucket, Prefix: prefix, Marker: marker }));
+    keys.push(...(page.Contents ?? []).map((o) => o.Key!));
+    if (!page.IsTruncated || !page.Contents?.length) return keys.sort();
+    marker = keys.at(-1);
+  }
+}
+
+/** Drops `mainDb` with its tenant and template databases, and deletes every object under `prefix` (default `<mainDb>/`). */
+export async function cleanUpPlatform(mainDb: string, prefix = `${mainDb}/`): Promise<void> {
+  await dropPlatformDatabases(mainDb);
+  const s3 = testS3Client();
+  try {
+    await deletePrefix(s3, inject('s3Bucket'), prefix);
+  } finally {
+    s3.destroy();
+  }
+}
+
+/**
+ * The environment variables that point a child process (the CLI, an example, the demo) at the harness'
+ * servers, with `mainDb` as its main database and `prefix` (default `<mainDb>/`) as its key prefix.
+ */
+export function harnessProcessEnv(mainDb: string, prefix = `${mainDb}/`): Record<string, string> {
+  const credentials = inject('s3Credentials');
+  return {
+    TENANTDB_MAIN_URL: dbUrl(mainDb),
+    TENANTDB_S3_BUCKET: inject('s3Bucket'),
+    TENANTDB_S3_ENDPOINT: inject('s3Endpoint'),
+    TENANTDB_S3_REGION: 'us-east-1',
+    TENANTDB_S3_PREFIX: prefix,
+    AWS_ACCESS_KEY_ID: credentials.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
+  };
+}
+
 /** A name unique to this run, lower-case ASCII, safe as a database name. */
 export function uniqueName(tag: string): string {
   return `${tag}_${randomBytes(4).toString('hex')}`;
@@ -81,7 +135,8 @@ export function uniqueName(tag: string): string {
 
 /**
  * Per test file: a unique main database and S3 key prefix, and platforms on them that are closed and
- * cleaned up (databases dropped, objects deleted) after the file.
+ * cleaned up (databases dropped, objects deleted) after the file. `initPlatform()` is `platform()` with
+ * `init()` already run.
  */
 export function useTestPlatform(defaults: Partial<PlatformOptions> = {}): {
   mainDb: string;
@@ -89,6 +144,7 @@ export function useTestPlatform(defaults: Partial<PlatformOptions> = {}): {
   prefix: string;
   options(extra?: Partial<PlatformOptions>): PlatformOptions;
   platform(extra?: Partial<PlatformOptions>): Platform;
+  initPlatform(extra?: Partial<PlatformOptions>): Promise<Platform>;
 } {
   const mainDb = uniqueName('tdbt');
   const mainUrl = dbUrl(mainDb);
@@ -109,22 +165,22 @@ export function useTestPlatform(defaults: Partial<PlatformOptions> = {}): {
   });
   afterAll(async () => {
     await Promise.allSettled(platforms.map((p) => p.close()));
-    await dropPlatformDatabases(mainDb);
-    const s3 = testS3Client();
-    try {
-      await deletePrefix(s3, inject('s3Bucket'), prefix);
-    } finally {
-      s3.destroy();
-    }
+    await cleanUpPlatform(mainDb, prefix);
   });
+  const platform = (extra?: Partial<PlatformOptions>): Platform => {
+    const p = createPlatform(options(extra));
+    platforms.push(p);
+    return p;
+  };
   return {
     mainDb,
     mainUrl,
     prefix,
     options,
-    platform(extra) {
-      const p = createPlatform(options(extra));
-      platforms.push(p);
+    platform,
+    async initPlatform(extra) {
+      const p = platform(extra);
+      await p.init();
       return p;
     },
   };

@@ -1,7 +1,31 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 
+/** The repository's root folder, the working directory of every spawned process. */
 export const repoRoot = path.resolve(import.meta.dirname, '../..');
+
+/** What a finished child process left: its exit code and everything it printed. */
+export interface ProcessRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs `command args` in the repo root with exactly `env` (nothing inherited), stdin closed, and resolves once
+ * it has exited and its output is read to the end. Rejects only when the command cannot be started.
+ */
+export function runProcess(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<ProcessRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
 
 /** A spawned server and the URL it printed (`listening on http://…`). */
 export interface SpawnedServer {

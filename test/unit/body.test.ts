@@ -2,21 +2,8 @@ import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { toReadable } from '../../src/documents/body.js';
 import type { UploadBody } from '../../src/documents/types.js';
-
-async function bytesOf(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
-}
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    return (err as { code?: string }).code;
-  }
-  return undefined;
-}
+import { thrownCode } from '../support/errors.js';
+import { bytesOf } from '../support/streams.js';
 
 describe('toReadable', () => {
   it('streams a Buffer', async () => {
@@ -76,7 +63,7 @@ describe('toReadable', () => {
 
   it('rejects other values with VALIDATION', () => {
     for (const body of [undefined, null, 42, {}, [Buffer.from('a')], new ArrayBuffer(2), new Uint16Array(2), true]) {
-      expect(codeOf(() => toReadable(body as unknown as UploadBody))).toBe('VALIDATION');
+      expect(thrownCode(() => toReadable(body as unknown as UploadBody))).toBe('VALIDATION');
     }
   });
 });

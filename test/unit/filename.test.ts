@@ -1,14 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MAX_FILENAME_BYTES, normaliseFilename } from '../../src/documents/filename.js';
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    return (err as { code?: string }).code;
-  }
-  return undefined;
-}
+import { thrownCode } from '../support/errors.js';
 
 describe('normaliseFilename', () => {
   it('returns ordinary names unchanged', () => {
@@ -48,12 +40,12 @@ describe('normaliseFilename', () => {
     ['256 ASCII bytes', 'a'.repeat(256)],
     ['path traversal', '../secret'],
   ])('rejects %s with VALIDATION', (_what, name) => {
-    expect(codeOf(() => normaliseFilename(name))).toBe('VALIDATION');
+    expect(thrownCode(() => normaliseFilename(name))).toBe('VALIDATION');
   });
 
   it('rejects what is not a string', () => {
     for (const name of [undefined, null, 42, {}, ['a'], Buffer.from('a')]) {
-      expect(codeOf(() => normaliseFilename(name))).toBe('VALIDATION');
+      expect(thrownCode(() => normaliseFilename(name))).toBe('VALIDATION');
     }
   });
 
@@ -62,13 +54,13 @@ describe('normaliseFilename', () => {
     expect(normaliseFilename('a'.repeat(255))).toHaveLength(255);
     // 2-byte é: 127 × 2 + 1 = 255 fits; one more é is 257.
     expect(normaliseFilename('é'.repeat(127) + 'a')).toBe('é'.repeat(127) + 'a');
-    expect(codeOf(() => normaliseFilename('é'.repeat(128)))).toBe('VALIDATION');
+    expect(thrownCode(() => normaliseFilename('é'.repeat(128)))).toBe('VALIDATION');
     // 3-byte €: 85 × 3 = 255 fits; 253 + € = 256 does not.
     expect(normaliseFilename('€'.repeat(85))).toBe('€'.repeat(85));
-    expect(codeOf(() => normaliseFilename('a'.repeat(253) + '€'))).toBe('VALIDATION');
+    expect(thrownCode(() => normaliseFilename('a'.repeat(253) + '€'))).toBe('VALIDATION');
     // 4-byte 🎉 (two UTF-16 units): 251 + 4 = 255 fits; 252 + 4 = 256 does not.
     expect(normaliseFilename('a'.repeat(251) + '🎉')).toHaveLength(253);
-    expect(codeOf(() => normaliseFilename('a'.repeat(252) + '🎉'))).toBe('VALIDATION');
+    expect(thrownCode(() => normaliseFilename('a'.repeat(252) + '🎉'))).toBe('VALIDATION');
   });
 
   it('applies the byte limit to the normalised name', () => {

@@ -1,9 +1,8 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { TenantDbError } from '../../src/errors.js';
 import {
   builtinMigrationsFolder,
@@ -13,28 +12,11 @@ import {
   migrationSetChecksum,
   type SqlMigrationFile,
 } from '../../src/migrations/sql-migrations.js';
+import { rejectionCode } from '../support/errors.js';
+import { repoRoot as repo } from '../support/spawn.js';
+import { useTempFolders } from '../support/temp-folders.js';
 
-const repo = path.resolve(import.meta.dirname, '../..');
-const folders: string[] = [];
-afterAll(async () => {
-  for (const dir of folders) await rm(dir, { recursive: true, force: true });
-});
-
-async function folderWith(files: Record<string, string>): Promise<string> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'tenantdb-files-'));
-  folders.push(dir);
-  for (const [name, sql] of Object.entries(files)) await writeFile(path.join(dir, name), sql);
-  return dir;
-}
-
-async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(TenantDbError);
-  return (err as TenantDbError).code;
-}
+const folderWith = useTempFolders('tenantdb-files');
 
 const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
 
@@ -76,12 +58,12 @@ describe('migration files', () => {
   it('refuses duplicate names, badly named files, orphan down files and missing folders', async () => {
     const a = await folderWith({ '0002_same.sql': 'select 1;' });
     const b = await folderWith({ '0002_same.sql': 'select 2;' });
-    expect(await codeOf(loadMigrationFiles('main', [a, b]))).toBe('VALIDATION');
+    expect(await rejectionCode(loadMigrationFiles('main', [a, b]))).toBe('VALIDATION');
     // A host file may not reuse a built-in name either.
-    expect(await codeOf(loadMigrationFiles('main', [await folderWith({ '0001_initial.sql': 'select 1;' })]))).toBe('VALIDATION');
-    expect(await codeOf(loadMigrationFiles('main', [await folderWith({ 'create users.sql': 'select 1;' })]))).toBe('VALIDATION');
-    expect(await codeOf(loadMigrationFiles('main', [await folderWith({ '0002_x.down.sql': 'select 1;' })]))).toBe('VALIDATION');
-    expect(await codeOf(loadMigrationFiles('main', [path.join(os.tmpdir(), 'tenantdb-no-such-folder')]))).toBe('VALIDATION');
+    expect(await rejectionCode(loadMigrationFiles('main', [await folderWith({ '0001_initial.sql': 'select 1;' })]))).toBe('VALIDATION');
+    expect(await rejectionCode(loadMigrationFiles('main', [await folderWith({ 'create users.sql': 'select 1;' })]))).toBe('VALIDATION');
+    expect(await rejectionCode(loadMigrationFiles('main', [await folderWith({ '0002_x.down.sql': 'select 1;' })]))).toBe('VALIDATION');
+    expect(await rejectionCode(loadMigrationFiles('main', [path.join(os.tmpdir(), 'tenantdb-no-such-folder')]))).toBe('VALIDATION');
   });
 
   it('checksums a whole set: any change of name, content or order changes it', () => {

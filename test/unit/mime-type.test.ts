@@ -1,14 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_MIME_TYPE, mimeTypeFromExtension, resolveMimeType } from '../../src/documents/mime-type.js';
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    return (err as { code?: string }).code;
-  }
-  return undefined;
-}
+import { thrownCode } from '../support/errors.js';
 
 describe('resolveMimeType', () => {
   it.each([
@@ -76,10 +68,10 @@ describe('resolveMimeType', () => {
     ['unterminated quote', 'text/plain; a="x'],
     ['over 255 characters', `text/${'x'.repeat(120)}; a=${'y'.repeat(140)}`],
   ])('rejects a given type that is %s with VALIDATION', (_what, given) => {
-    expect(codeOf(() => resolveMimeType('a.pdf', given))).toBe('VALIDATION');
+    expect(thrownCode(() => resolveMimeType('a.pdf', given))).toBe('VALIDATION');
   });
 
   it('rejects a given type that is not a string', () => {
-    expect(codeOf(() => resolveMimeType('a.pdf', 42 as unknown as string))).toBe('VALIDATION');
+    expect(thrownCode(() => resolveMimeType('a.pdf', 42 as unknown as string))).toBe('VALIDATION');
   });
 });

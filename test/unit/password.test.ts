@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { TenantDbError } from '../../src/errors.js';
 import {
   PASSWORD_PARAMS,
   dummyPasswordHash,
@@ -8,19 +7,10 @@ import {
   passwordCandidate,
   verifyPassword,
 } from '../../src/users/password.js';
+import { thrownCode } from '../support/errors.js';
 
 // Weak parameters keep these checks of the format fast; one test uses today's parameters.
 const FAST = { N: 1024, r: 8, p: 1 };
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(TenantDbError);
-    return (err as TenantDbError).code;
-  }
-  return undefined;
-}
 
 describe('password hashing', () => {
   it('uses scrypt with OWASP parameters and stores a self-describing string', async () => {
@@ -68,17 +58,17 @@ describe('password hashing', () => {
     expect(normalizePassword('12345678')).toBe('12345678');
     expect(normalizePassword('x'.repeat(1024))).toHaveLength(1024);
     expect([...normalizePassword('😀'.repeat(1024))]).toHaveLength(1024); // characters, not UTF-16 units
-    expect(codeOf(() => normalizePassword('1234567'))).toBe('VALIDATION');
-    expect(codeOf(() => normalizePassword('x'.repeat(1025)))).toBe('VALIDATION');
-    expect(codeOf(() => normalizePassword('x'.repeat(10_000_000)))).toBe('VALIDATION');
-    expect(codeOf(() => normalizePassword(12345678))).toBe('VALIDATION');
-    expect(codeOf(() => normalizePassword(undefined))).toBe('VALIDATION');
+    expect(thrownCode(() => normalizePassword('1234567'))).toBe('VALIDATION');
+    expect(thrownCode(() => normalizePassword('x'.repeat(1025)))).toBe('VALIDATION');
+    expect(thrownCode(() => normalizePassword('x'.repeat(10_000_000)))).toBe('VALIDATION');
+    expect(thrownCode(() => normalizePassword(12345678))).toBe('VALIDATION');
+    expect(thrownCode(() => normalizePassword(undefined))).toBe('VALIDATION');
   });
 
   it('at login, lets a short password through (to fail like any wrong one) but not a long one', () => {
     expect(passwordCandidate('short')).toBe('short');
-    expect(codeOf(() => passwordCandidate('x'.repeat(1025)))).toBe('VALIDATION');
-    expect(codeOf(() => passwordCandidate(null))).toBe('VALIDATION');
+    expect(thrownCode(() => passwordCandidate('x'.repeat(1025)))).toBe('VALIDATION');
+    expect(thrownCode(() => passwordCandidate(null))).toBe('VALIDATION');
   });
 
   it('makes one dummy hash, with today’s parameters, for unknown emails', async () => {

@@ -1,19 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { createPlatform, type PlatformOptions } from '../../src/index.js';
+import { thrownCode } from '../support/errors.js';
 
 const base: PlatformOptions = {
   mainUrl: 'postgres://postgres:secret-pw@127.0.0.1:1/saas_platform',
   s3: { bucket: 'tenantdb' },
 };
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    return (err as { code?: string }).code;
-  }
-  return undefined;
-}
 
 describe('createPlatform options', () => {
   it('opens nothing: a platform on an unreachable server is created at once', () => {
@@ -37,7 +29,7 @@ describe('createPlatform options', () => {
     ['bad server url', { ...base, tenantServers: { eu1: 'http://h' } }],
     ['migrations not an array', { ...base, tenantMigrations: 'migrations' }],
   ])('throws VALIDATION synchronously: %s', (_name, options) => {
-    expect(codeOf(() => createPlatform(options as unknown as PlatformOptions))).toBe('VALIDATION');
+    expect(thrownCode(() => createPlatform(options as unknown as PlatformOptions))).toBe('VALIDATION');
   });
 
   it('never puts the password of mainUrl in an error message', () => {

@@ -1,17 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { TenantDbError } from '../../src/errors.js';
 import { decodeCursor, encodeCursor } from '../../src/util/cursor.js';
 import { normalizeEmail, normalizeName } from '../../src/users/user-input.js';
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(TenantDbError);
-    return (err as TenantDbError).code;
-  }
-  return undefined;
-}
+import { thrownCode } from '../support/errors.js';
 
 describe('user input', () => {
   it('trims emails and keeps their case', () => {
@@ -22,24 +12,24 @@ describe('user input', () => {
 
   it('refuses what is not an email address', () => {
     for (const bad of ['', '   ', 'plain', 'a@b', 'a@@b.io', 'a@b@c.io', 'a b@c.io', '@x.io', 'a@.io', 'a@x.', 'a@x..io', 'a@x.io\u0000']) {
-      expect(codeOf(() => normalizeEmail(bad)), JSON.stringify(bad)).toBe('VALIDATION');
+      expect(thrownCode(() => normalizeEmail(bad)), JSON.stringify(bad)).toBe('VALIDATION');
     }
-    expect(codeOf(() => normalizeEmail(42))).toBe('VALIDATION');
+    expect(thrownCode(() => normalizeEmail(42))).toBe('VALIDATION');
     const local = 'a'.repeat(64);
     const long = `${local}@${'b'.repeat(187)}.io`; // 255 characters
     expect(normalizeEmail(long)).toBe(long);
-    expect(codeOf(() => normalizeEmail(`a${long}`))).toBe('VALIDATION');
+    expect(thrownCode(() => normalizeEmail(`a${long}`))).toBe('VALIDATION');
   });
 
   it('trims names and wants 1 to 100 characters', () => {
     expect(normalizeName('  Ada ', 'firstName')).toBe('Ada');
     expect(normalizeName('Ζωή', 'lastName')).toBe('Ζωή');
     expect(normalizeName('x'.repeat(100), 'firstName')).toHaveLength(100);
-    expect(codeOf(() => normalizeName('x'.repeat(101), 'firstName'))).toBe('VALIDATION');
-    expect(codeOf(() => normalizeName('   ', 'firstName'))).toBe('VALIDATION');
-    expect(codeOf(() => normalizeName('', 'lastName'))).toBe('VALIDATION');
-    expect(codeOf(() => normalizeName('a\nb', 'lastName'))).toBe('VALIDATION');
-    expect(codeOf(() => normalizeName(undefined, 'lastName'))).toBe('VALIDATION');
+    expect(thrownCode(() => normalizeName('x'.repeat(101), 'firstName'))).toBe('VALIDATION');
+    expect(thrownCode(() => normalizeName('   ', 'firstName'))).toBe('VALIDATION');
+    expect(thrownCode(() => normalizeName('', 'lastName'))).toBe('VALIDATION');
+    expect(thrownCode(() => normalizeName('a\nb', 'lastName'))).toBe('VALIDATION');
+    expect(thrownCode(() => normalizeName(undefined, 'lastName'))).toBe('VALIDATION');
   });
 });
 
@@ -68,7 +58,7 @@ describe('keyset cursors', () => {
       enc(["2024-01-01T00:00:00.000000Z'; DROP TABLE users; --", id]),
       42,
     ]) {
-      expect(codeOf(() => decodeCursor(bad)), String(bad)).toBe('VALIDATION');
+      expect(thrownCode(() => decodeCursor(bad)), String(bad)).toBe('VALIDATION');
     }
   });
 });
