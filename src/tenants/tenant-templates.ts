@@ -10,6 +10,7 @@ import {
 import type { PlatformContext } from '../platform/platform-context.js';
 import { databaseOf } from '../util/redact.js';
 import { quoteDatabaseName } from '../util/sql.js';
+import { PG, sqlState } from '../util/pg-errors.js';
 import type { ServerAdmin } from './server-admin.js';
 
 /** Templates kept per server: the newest, and the previous ones a rolling deploy may still use. */
@@ -115,7 +116,17 @@ export class TenantTemplates {
   }
 
   async #refill(main: pg.Pool, server: string): Promise<void> {
-    const template = await this.ensure(server);
+    try {
+      await this.#refillFrom(main, server, await this.ensure(server));
+    } catch (err) {
+      // The template went behind this process's back (another process rebuilt it): look again, once.
+      if (sqlState(err) !== PG.INVALID_CATALOG_NAME) throw err;
+      this.forget(server);
+      await this.#refillFrom(main, server, await this.ensure(server));
+    }
+  }
+
+  async #refillFrom(main: pg.Pool, server: string, template: string): Promise<void> {
     const checksum = this.#ready.get(server)?.checksum;
     if (checksum === undefined) return;
     while (!this.#ctx.closed) {
@@ -151,15 +162,23 @@ export class TenantTemplates {
        RETURNING database_name, server`,
     );
     for (const row of rows) {
-      if (row.server in this.#ctx.options.tenantServers) await this.#admin.dropDatabase(row.server, row.database_name);
+      if (!(row.server in this.#ctx.options.tenantServers)) continue;
+      await this.#admin.dropDatabase(row.server, row.database_name).catch((err: unknown) => {
+        this.#ctx.logger.warn({ server: row.server, err: (err as Error).message }, 'could not drop a stale spare database');
+      });
     }
     for (const server of Object.keys(this.#ctx.options.tenantServers)) {
-      const listed = await main.query<{ database_name: string }>('SELECT database_name FROM tenant_spares WHERE server = $1', [server]);
-      const known = new Set(listed.rows.map((r) => r.database_name));
-      const found = await this.#admin.query<{ datname: string }>(server, 'SELECT datname FROM pg_database WHERE starts_with(datname, $1)', [
-        this.#sparePrefix(server),
-      ]);
-      for (const { datname } of found.rows) if (!known.has(datname)) await this.#admin.dropDatabase(server, datname);
+      try {
+        const listed = await main.query<{ database_name: string }>('SELECT database_name FROM tenant_spares WHERE server = $1', [server]);
+        const known = new Set(listed.rows.map((r) => r.database_name));
+        const found = await this.#admin.query<{ datname: string }>(server, 'SELECT datname FROM pg_database WHERE starts_with(datname, $1)', [
+          this.#sparePrefix(server),
+        ]);
+        for (const { datname } of found.rows) if (!known.has(datname)) await this.#admin.dropDatabase(server, datname);
+      } catch (err) {
+        // One server down must not stop init(); its leftovers go at a later pass.
+        this.#ctx.logger.warn({ server, err: (err as Error).message }, 'could not clean up spare databases');
+      }
     }
   }
 

@@ -40,7 +40,8 @@ function deadServer(): string {
 }
 
 describe('provisioning failures leave neither a row nor a database', () => {
-  const env = useTestPlatform({ tenantServers: { broken: deadServer() } });
+  // The cloning path itself is under test here: no spares (tenant-spares.test.ts covers them).
+  const env = useTestPlatform({ tenantServers: { broken: deadServer() }, tenantSpares: 0 });
   let platform: Platform;
 
   beforeAll(async () => {
@@ -160,7 +161,8 @@ describe('a template that cannot be rebuilt', () => {
   beforeAll(async () => {
     folder = await mkdtemp(path.join(tmpdir(), 'tenantdb-cleanup-'));
     await writeFile(path.join(folder, '0100_notes.sql'), 'CREATE TABLE notes (id int PRIMARY KEY);\n');
-    platform = await env.initPlatform({ tenantMigrations: [folder] });
+    // No spares: a spare cloned before the template went would (rightly) serve the create.
+    platform = await env.initPlatform({ tenantMigrations: [folder], tenantSpares: 0 });
   });
 
   afterAll(async () => {

@@ -64,6 +64,21 @@ describe('spare tenant databases', () => {
     expect((await spares()).map((r) => r.database_name)).not.toContain(lost);
   });
 
+  it('serves creates from spares when the template vanished, and the next refill rebuilds the template', async () => {
+    await readySpares(2);
+    const { rows } = await adminQuery<{ database_name: string }>('SELECT database_name FROM tenant_templates', [], env.mainDb);
+    await adminQuery(`DROP DATABASE "${rows[0]!.database_name}" WITH (FORCE)`);
+    const tenant = await platform.tenants.create({ name: 'Template gone' });
+    expect(tenant.status).toBe('ready');
+    await readySpares(2);
+    const rebuilt = await adminQuery<{ database_name: string }>(
+      'SELECT database_name FROM tenant_templates ORDER BY updated_at DESC LIMIT 1',
+      [],
+      env.mainDb,
+    );
+    expect(await exists(rebuilt.rows[0]!.database_name)).toBe(true);
+  });
+
   it('init removes what crashes left: unfinished rows, and spare databases with no row', async () => {
     await readySpares(2);
     const [spare] = await readySpares(2);
