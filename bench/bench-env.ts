@@ -4,11 +4,12 @@
  * run created, deletes its objects and closes what it opened.
  */
 import { randomBytes } from 'node:crypto';
-import { CreateBucketCommand, DeleteObjectsCommand, ListObjectsCommand, S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectsCommand, ListObjectsCommand, S3Client } from '@aws-sdk/client-s3';
 import pg from 'pg';
 import { createPlatform, type Platform, type PlatformOptions, type Tenant } from '../src/index.js';
 import { now, runConcurrent } from './measure.js';
 import type { BenchServers } from './server-process.js';
+import { ensureBucket } from '../scripts/dev-servers.js';
 
 /** The environment of one benchmark run. */
 export interface BenchEnv {
@@ -74,15 +75,7 @@ export async function createBenchEnv(servers: BenchServers, quick: boolean, log:
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
     });
-  const s3 = s3Client();
-  try {
-    await s3.send(new CreateBucketCommand({ Bucket: bucket }));
-  } catch (err) {
-    const name = (err as { name?: string }).name;
-    if (name !== 'BucketAlreadyOwnedByYou' && name !== 'BucketAlreadyExists') throw err;
-  } finally {
-    s3.destroy();
-  }
+  await ensureBucket(bucket, servers.s3Endpoint, servers.s3Credentials);
 
   const admin = new pg.Pool({ connectionString: servers.pgUrl, max: 4 });
   admin.on('error', () => {}); // a backend killed under an idle admin client is not the benchmark's concern

@@ -9,12 +9,11 @@
  * Not part of the package: development tooling only.
  */
 import path from 'node:path';
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { createPlatform, type Platform } from '../src/index.js';
 import { optionsFromEnv } from '../src/cli/config.js';
 import { runDemo } from '../src/cli/demo.js';
 import { createFleetProgress } from '../src/cli/progress.js';
-import { startPostgres, startS3, type RunningServer } from './dev-servers.js';
+import { ensureBucket, startPostgres, startS3, type RunningServer } from './dev-servers.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
@@ -45,23 +44,6 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
-async function createBucket(server: RunningServer): Promise<void> {
-  const client = new S3Client({
-    endpoint: server.url,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: server.credentials!,
-  });
-  try {
-    await client.send(new CreateBucketCommand({ Bucket: BUCKET }));
-  } catch (err) {
-    const name = (err as { name?: string }).name;
-    if (name !== 'BucketAlreadyOwnedByYou' && name !== 'BucketAlreadyExists') throw err;
-  } finally {
-    client.destroy();
-  }
-}
-
 async function main(): Promise<void> {
   const env: Record<string, string | undefined> = { ...process.env };
   let credentials: { accessKeyId: string; secretAccessKey: string } | undefined;
@@ -81,7 +63,7 @@ async function main(): Promise<void> {
     log('S3: starting s3rver (data in .tenantdb/s3, kept for the next run)…');
     const s3 = await startS3({ dataDir: DATA_DIR, log }, false);
     started.push(s3);
-    await createBucket(s3);
+    await ensureBucket(BUCKET, s3.url, s3.credentials);
     Object.assign(env, { TENANTDB_S3_BUCKET: BUCKET, TENANTDB_S3_ENDPOINT: s3.url, TENANTDB_S3_REGION: 'us-east-1' });
     credentials = s3.credentials;
   }

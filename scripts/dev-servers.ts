@@ -15,7 +15,6 @@ import { existsSync } from 'node:fs';
 import { chmod, chown, cp, mkdir, mkdtemp, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import http from 'node:http';
-import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -107,7 +106,8 @@ async function postgresBinaries(): Promise<{ initdb: string; postgres: string }>
   const { initdb, postgres } = (await import(pkg)) as { initdb: string; postgres: string };
   const native = path.resolve(path.dirname(postgres), '..');
   if (process.getuid?.() !== 0 || (await reachableByOthers(native))) return { initdb, postgres };
-  const { version } = createRequire(import.meta.url)(`${pkg}/package.json`) as { version: string };
+  // The package's exports hide its package.json from require(); read it beside `native`.
+  const { version } = JSON.parse(await readFile(path.join(native, '..', 'package.json'), 'utf8')) as { version: string };
   const shared = path.join(os.tmpdir(), `tenantdb-postgres-${version}`);
   if (!existsSync(path.join(shared, 'bin', 'postgres'))) {
     const staging = await mkdtemp(path.join(os.tmpdir(), 'tenantdb-postgres-copy-'));
@@ -301,4 +301,29 @@ export async function startS3(opts: StartOptions = {}, useContainers?: boolean):
     return startMinioContainer();
   }
   return startS3rver(opts);
+}
+
+/**
+ * Creates `bucket` on an S3 server unless it exists already. `endpoint` undefined means AWS; credentials
+ * undefined mean the SDK's default chain.
+ */
+export async function ensureBucket(
+  bucket: string,
+  endpoint: string | undefined,
+  credentials?: { accessKeyId: string; secretAccessKey: string },
+): Promise<void> {
+  const { CreateBucketCommand, S3Client } = await import('@aws-sdk/client-s3');
+  const client = new S3Client({
+    region: process.env.AWS_REGION ?? 'us-east-1',
+    ...(endpoint !== undefined && { endpoint, forcePathStyle: true }),
+    ...(credentials && { credentials }),
+  });
+  try {
+    await client.send(new CreateBucketCommand({ Bucket: bucket }));
+  } catch (err) {
+    const name = (err as { name?: string }).name;
+    if (name !== 'BucketAlreadyOwnedByYou' && name !== 'BucketAlreadyExists') throw err;
+  } finally {
+    client.destroy();
+  }
 }

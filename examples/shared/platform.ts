@@ -1,31 +1,13 @@
 // Where the examples get their platform: the servers named by the environment, or, with nothing
 // configured, an embedded PostgreSQL and a local S3 server (s3rver) with their data under .tenantdb/.
 import path from 'node:path';
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { createPlatform, type Platform, type PlatformOptions } from '@org/tenantdb';
-import { LOCAL_S3_CREDENTIALS, startPostgres, startS3, type RunningServer } from '../../scripts/dev-servers.js';
+import { ensureBucket, LOCAL_S3_CREDENTIALS, startPostgres, startS3, type RunningServer } from '../../scripts/dev-servers.js';
 
 export interface ExamplePlatform {
   platform: Platform;
   /** Closes the platform and stops any server started for it. */
   stop(): Promise<void>;
-}
-
-async function ensureBucket(s3: PlatformOptions['s3']): Promise<void> {
-  const client = new S3Client({
-    endpoint: s3.endpoint,
-    region: s3.region ?? 'us-east-1',
-    forcePathStyle: true,
-    ...(s3.credentials && { credentials: s3.credentials }),
-  });
-  try {
-    await client.send(new CreateBucketCommand({ Bucket: s3.bucket }));
-  } catch (err) {
-    const name = (err as { name?: string }).name;
-    if (name !== 'BucketAlreadyOwnedByYou' && name !== 'BucketAlreadyExists') throw err;
-  } finally {
-    client.destroy();
-  }
 }
 
 export async function startExamplePlatform(): Promise<ExamplePlatform> {
@@ -62,7 +44,7 @@ export async function startExamplePlatform(): Promise<ExamplePlatform> {
     for (const s of servers.reverse()) await s.stop().catch(() => {});
   };
   try {
-    if (options.s3.endpoint) await ensureBucket(options.s3);
+    if (options.s3.endpoint) await ensureBucket(options.s3.bucket, options.s3.endpoint, options.s3.credentials);
     const platform = createPlatform(options);
     await platform.init();
     return {

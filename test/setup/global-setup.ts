@@ -1,6 +1,5 @@
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import type { TestProject } from 'vitest/node';
-import { startPostgres, startS3, containerRuntimeAnswers, type RunningServer } from '../../scripts/dev-servers.js';
+import { containerRuntimeAnswers, ensureBucket, startPostgres, startS3, type RunningServer } from '../../scripts/dev-servers.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -42,15 +41,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
 
   const bucket = process.env.TENANTDB_TEST_S3_BUCKET ?? 'tenantdb-test';
   const credentials = s3.credentials!;
-  const client = new S3Client({ endpoint: s3.url, region: 'us-east-1', forcePathStyle: true, credentials });
-  try {
-    await client.send(new CreateBucketCommand({ Bucket: bucket }));
-  } catch (err) {
-    const name = (err as { name?: string }).name;
-    if (name !== 'BucketAlreadyOwnedByYou' && name !== 'BucketAlreadyExists') throw err;
-  } finally {
-    client.destroy();
-  }
+  await ensureBucket(bucket, s3.url, credentials);
 
   project.provide('pgUrl', pg.url);
   project.provide('s3Endpoint', s3.url);
