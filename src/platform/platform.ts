@@ -1,10 +1,10 @@
-import pg from 'pg';
+import type pg from 'pg';
 import { TenantDbError, asTenantDbError, withTenantDbErrors } from '../errors.js';
 import { MembershipsServiceImpl } from '../memberships/memberships-service.js';
 import type { MembershipsService } from '../memberships/types.js';
 import { createMainMigrations, type MainMigrations } from '../migrations/main-migrations.js';
 import { FleetMigrations } from '../migrations/fleet-migrations.js';
-import type { SqlUmzug } from '../migrations/sql-migrations.js';
+import { clientConnector, type SqlUmzug } from '../migrations/sql-migrations.js';
 import type {
   FleetMigrateOptions,
   FleetMigrateResult,
@@ -117,14 +117,13 @@ function quotedMainDatabase(name: string): string {
   return quoteIdent(name);
 }
 
-async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  client.on('error', () => {}); // a dying connection is reported by the query that fails
-  await client.connect();
+/** `fn` on a short-lived connection to `url` (the migration engine's connector), ended after. */
+async function withClient<T>(url: string, fn: (client: pg.ClientBase) => Promise<T>): Promise<T> {
+  const { client, release } = await clientConnector(url)();
   try {
     return await fn(client);
   } finally {
-    await client.end().catch(() => {});
+    await release();
   }
 }
 

@@ -14,9 +14,6 @@ export function constraintOf(err: unknown): string | undefined {
 export const PG = {
   UNIQUE_VIOLATION: '23505',
   FOREIGN_KEY_VIOLATION: '23503',
-  INVALID_TEXT_REPRESENTATION: '22P02',
   INVALID_CATALOG_NAME: '3D000',
   DUPLICATE_DATABASE: '42P04',
-  OBJECT_IN_USE: '55006',
-  UNDEFINED_TABLE: '42P01',
 } as const;
