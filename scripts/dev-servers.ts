@@ -9,10 +9,10 @@
  *
  * Not part of the package: development tooling only.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { chmod, chown, cp, mkdir, mkdtemp, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { constants as fsConstants, existsSync, rmSync } from 'node:fs';
+import { access, chmod, chown, cp, mkdir, mkdtemp, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import http from 'node:http';
 import os from 'node:os';
@@ -20,10 +20,10 @@ import path from 'node:path';
 
 /** A running server and how to stop it. */
 export interface RunningServer {
-  /** For PostgreSQL: a URL of the server's `postgres` database. For S3: the endpoint. */
+  /** For PostgreSQL and PgBouncer: a URL of the server's `postgres` database. For S3: the endpoint. */
   url: string;
   /** Where it came from, for the log line. */
-  kind: 'env' | 'container' | 'embedded' | 's3rver';
+  kind: 'env' | 'container' | 'embedded' | 's3rver' | 'pgbouncer';
   /** For S3: the credentials it accepts. */
   credentials?: { accessKeyId: string; secretAccessKey: string };
   stop(): Promise<void>;
@@ -325,5 +325,174 @@ export async function ensureBucket(
     if (name !== 'BucketAlreadyOwnedByYou' && name !== 'BucketAlreadyExists') throw err;
   } finally {
     client.destroy();
+  }
+}
+
+/** Options of {@link startPgBouncer}. */
+export interface PgBouncerOptions {
+  /** The PostgreSQL server to pool, as a URL with the user (and password) PgBouncer logs in with. */
+  serverUrl: string;
+  /** `session`: a client keeps one server connection; `transaction`: only for the length of a transaction. */
+  mode: 'session' | 'transaction';
+  log?: (line: string) => void;
+}
+
+/** The first of `/usr/sbin/pgbouncer` (Debian's place, outside a normal user's PATH) and `pgbouncer` on PATH. */
+async function findPgBouncer(): Promise<string | undefined> {
+  const dirs = ['/usr/sbin', ...(process.env.PATH ?? '').split(path.delimiter).filter(Boolean)];
+  for (const dir of dirs) {
+    const candidate = path.join(dir, 'pgbouncer');
+    try {
+      await access(candidate, fsConstants.X_OK);
+      return candidate;
+    } catch {
+      // not here; try the next folder
+    }
+  }
+  return undefined;
+}
+
+/** A value for PgBouncer's auth_file, where `"` is written twice. */
+const authFileQuote = (value: string): string => `"${value.replace(/"/g, '""')}"`;
+
+/** True once something accepts a TCP connection on `port` of loopback. */
+function portAccepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: '127.0.0.1', port });
+    socket.setTimeout(1000);
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('timeout', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+/**
+ * A real PgBouncer in front of `serverUrl`, on a free loopback port, with a config of its own in a temp
+ * folder (so a system PgBouncer, e.g. the one Debian's package starts on 6432, is neither used nor
+ * disturbed). Any database name is forwarded to the server, including databases created later. Resolves
+ * to undefined when no PgBouncer is installed; the caller says so.
+ *
+ * Clients log in as the user of `serverUrl` with its password (SCRAM), and PgBouncer logs in to the
+ * server with the same plain-text password from its auth_file; a URL without a password means a
+ * trust-auth server, and PgBouncer then trusts its clients too.
+ */
+export async function startPgBouncer(options: PgBouncerOptions): Promise<RunningServer | undefined> {
+  const binary = await findPgBouncer();
+  if (binary === undefined) return undefined;
+  const server = new URL(options.serverUrl);
+  const user = decodeURIComponent(server.username) || 'postgres';
+  const password = decodeURIComponent(server.password);
+  // URL keeps the brackets of an IPv6 host; PgBouncer wants the bare address.
+  const host = server.hostname.replace(/^\[(.*)\]$/, '$1') || '127.0.0.1';
+  const serverPort = server.port || '5432';
+  // PgBouncer refuses to run as root.
+  const runAs = await serverUser();
+  const dir = await mkdtemp(path.join(os.tmpdir(), `tenantdb-pgbouncer-${options.mode}-`));
+  // mkdtemp makes a 0700 folder; PgBouncer's user must read its config there.
+  await chmod(dir, 0o755);
+  const authFile = path.join(dir, 'userlist.txt');
+  // Trust mode still looks the user up in auth_file, so it lists the user either way.
+  await writeFile(authFile, `${authFileQuote(user)} ${authFileQuote(password)}\n`, { mode: 0o600 });
+  if (runAs.uid !== undefined) await chown(authFile, runAs.uid, runAs.gid!);
+
+  const stopOne = async (child: ChildProcess, exited: Promise<void>): Promise<void> => {
+    if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+    // SIGTERM is an immediate shutdown in PgBouncer up to 1.22 (SIGINT waits for clients to leave), and
+    // a shutdown that waits for clients from 1.23 on; the kill is for a client that never leaves.
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => {
+      options.log?.(`PgBouncer (${options.mode}) did not stop on SIGTERM within 5 s; killing it`);
+      child.kill('SIGKILL');
+    }, 5000);
+    await exited;
+    clearTimeout(timer);
+  };
+
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    const config = [
+      '[databases]',
+      // The wildcard forwards any database name to the server, so tests may pool databases they create.
+      `* = host=${host} port=${serverPort}`,
+      '',
+      '[pgbouncer]',
+      'listen_addr = 127.0.0.1',
+      `listen_port = ${port}`,
+      // No Unix socket: a shared socket folder could collide with a system PgBouncer's.
+      'unix_socket_dir =',
+      `pool_mode = ${options.mode}`,
+      `auth_type = ${password ? 'scram-sha-256' : 'trust'}`,
+      `auth_file = ${authFile}`,
+      `admin_users = ${user}`,
+      'max_client_conn = 1000',
+      'default_pool_size = 100',
+      'max_db_connections = 0',
+      'server_reset_query = DISCARD ALL',
+      // Drivers such as JDBC send it at startup; PgBouncer refuses startup parameters it does not know.
+      'ignore_startup_parameters = extra_float_digits',
+      // A failed server login (a database that does not exist) would otherwise hold the pool for 15 s.
+      'server_login_retry = 1',
+      '',
+    ].join('\n');
+    const configFile = path.join(dir, `pgbouncer-${port}.ini`);
+    await writeFile(configFile, config, { mode: 0o644 });
+
+    // No logfile: PgBouncer logs to stderr when it is not a daemon, and the log is read from there.
+    const child = spawn(binary, [configFile], { ...runAs, env: { ...process.env, LC_MESSAGES: 'C' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    // On exit only synchronous work runs: the folder goes at once (PgBouncer read its config at start).
+    const killOnExit = (): void => {
+      child.kill('SIGTERM');
+      rmSync(dir, { recursive: true, force: true });
+    };
+    process.once('exit', killOnExit);
+    let output = '';
+    // Its output is read as it comes (a full pipe would block it); the tail is kept for error messages.
+    const keep = (d: Buffer): void => {
+      output = (output + d.toString()).slice(-20_000);
+    };
+    child.stdout.on('data', keep);
+    child.stderr.on('data', keep);
+    let spawnError: Error | undefined;
+    // A binary that cannot be started reports 'error' and may never report 'close'.
+    const exited = new Promise<void>((resolve) => {
+      child.once('close', () => resolve());
+      child.once('error', (err) => {
+        spawnError = err;
+        resolve();
+      });
+    });
+
+    const deadline = Date.now() + 10_000;
+    let ready = false;
+    while (!ready && child.exitCode === null && child.signalCode === null && !spawnError && Date.now() < deadline) {
+      ready = await portAccepts(port);
+      if (!ready) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    if (ready && child.exitCode === null && child.signalCode === null) {
+      options.log?.(`PgBouncer (${options.mode}) on 127.0.0.1:${port} in front of ${host}:${serverPort}`);
+      const auth = password ? `${encodeURIComponent(user)}:${encodeURIComponent(password)}` : encodeURIComponent(user);
+      return {
+        url: `postgres://${auth}@127.0.0.1:${port}/postgres`,
+        kind: 'pgbouncer',
+        async stop() {
+          process.off('exit', killOnExit);
+          await stopOne(child, exited);
+          await rm(dir, { recursive: true, force: true });
+        },
+      };
+    }
+    const why = spawnError ? spawnError.message : child.exitCode !== null ? `exited with ${child.exitCode}` : 'did not listen within 10 s';
+    process.off('exit', killOnExit);
+    await stopOne(child, exited);
+    // Another process may have taken the free port between freePort() and PgBouncer's bind.
+    if (attempt < 3 && /address already in use/i.test(output)) continue;
+    await rm(dir, { recursive: true, force: true });
+    throw new Error(`PgBouncer (${options.mode}) ${why}: ${output.slice(-2000)}`);
   }
 }

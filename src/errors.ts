@@ -13,6 +13,7 @@ export const ERROR_CODES = [
   'STORAGE',
   'CLOSED',
   'DATABASE',
+  'UNAVAILABLE',
 ] as const;
 
 /** One of {@link ERROR_CODES}. */
@@ -31,14 +32,58 @@ export const HTTP_STATUS: Readonly<Record<TenantDbErrorCode, number>> = Object.f
   STORAGE: 502,
   CLOSED: 500,
   DATABASE: 503,
+  UNAVAILABLE: 503,
 });
 
 // A registry-wide symbol, so that the ESM and the CJS copies of this class (which are two different
 // classes when a process loads both builds) recognise each other's instances.
 const BRAND = Symbol.for('@org/tenantdb/TenantDbError');
 
+/** Options of the {@link TenantDbError} constructor. */
+export interface TenantDbErrorOptions {
+  /** The driver's or SDK's error behind this one. */
+  cause?: unknown;
+  /** Whether the same call may succeed if tried again later. Default: see {@link TenantDbError.retryable}. */
+  retryable?: boolean;
+}
+
+// SQLSTATEs that say the connection or the server went away, or a timeout fired: trying again may work.
+const TRANSIENT_SQLSTATE = /^(08|53300|57P0[123]|57014|25P03|40001|40P01)/;
+// Node's socket errors of a lost or refused connection.
+const TRANSIENT_ERRNO = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ECONNABORTED']);
+// What pg and pg-pool say, without a code, when a connection ends or a connect times out.
+const TRANSIENT_MESSAGE = /Connection terminated|timeout expired|timeout exceeded|connection timeout|Client has encountered a connection error/i;
+
 /**
- * Every failure the library raises. `code` is stable; the driver's or SDK's error, if any, is `cause`.
+ * True when `err` (or an error in its `cause` chain) is a lost connection or a timeout: a pg error of
+ * SQLSTATE class 08, a server shutting down (57P01–57P03), a statement or idle-in-transaction timeout
+ * (57014, 25P03), too many connections (53300), a serialization failure or deadlock (40001, 40P01); a
+ * socket error (ECONNRESET, ECONNREFUSED, …); an AWS SDK error the SDK marks retryable, a timeout or a 5xx.
+ * @internal
+ */
+export function isTransientError(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e !== null && typeof e === 'object' && depth < 5; depth++) {
+    const { code, message, name, $retryable, $metadata } = e as {
+      code?: unknown;
+      message?: unknown;
+      name?: unknown;
+      $retryable?: unknown;
+      $metadata?: { httpStatusCode?: unknown };
+    };
+    if (typeof code === 'string' && (TRANSIENT_SQLSTATE.test(code) || TRANSIENT_ERRNO.has(code))) return true;
+    if (typeof message === 'string' && TRANSIENT_MESSAGE.test(message)) return true;
+    if ($retryable !== undefined && $retryable !== null) return true;
+    if (name === 'TimeoutError' || name === 'RequestTimeout' || name === 'SlowDown') return true;
+    const status = $metadata?.httpStatusCode;
+    if (typeof status === 'number' && status >= 500) return true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+/**
+ * Every failure the library raises. `code` is stable; the driver's or SDK's error, if any, is `cause`;
+ * `retryable` says whether trying the same call again later may succeed.
  *
  * `instanceof TenantDbError` holds across the ESM and CommonJS builds.
  *
@@ -51,10 +96,18 @@ const BRAND = Symbol.for('@org/tenantdb/TenantDbError');
 export class TenantDbError extends Error {
   /** The stable code, one of {@link ERROR_CODES}. */
   readonly code: TenantDbErrorCode;
+  /**
+   * True when the same call may succeed later: always for UNAVAILABLE; for DATABASE and STORAGE when the
+   * cause is a lost connection or a timeout; otherwise false.
+   */
+  readonly retryable: boolean;
 
-  constructor(code: TenantDbErrorCode, message: string, options?: { cause?: unknown }) {
+  constructor(code: TenantDbErrorCode, message: string, options?: TenantDbErrorOptions) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
+    this.retryable =
+      options?.retryable ??
+      (code === 'UNAVAILABLE' || ((code === 'DATABASE' || code === 'STORAGE') && isTransientError(options?.cause)));
     Object.defineProperty(this, BRAND, { value: true });
   }
 
@@ -67,13 +120,27 @@ export class TenantDbError extends Error {
   }
 }
 
+/** Errors that mean a bug in the code that threw them, never a failure of a database. */
+function isProgrammingError(err: unknown): boolean {
+  return (
+    err instanceof TypeError ||
+    err instanceof RangeError ||
+    err instanceof ReferenceError ||
+    err instanceof SyntaxError ||
+    err instanceof EvalError ||
+    err instanceof URIError ||
+    (err instanceof Error && err.name === 'AssertionError')
+  );
+}
+
 /**
  * `err` as a {@link TenantDbError}: itself when it already is one, else DATABASE with `err` as the cause
  * (a connection lost, a server restarted, a statement refused by something the library did not expect).
+ * A bug (a `TypeError`, `RangeError`, …) is returned as it is: it is not a database failure.
  * @internal
  */
-export function asTenantDbError(err: unknown): TenantDbError {
-  if (err instanceof TenantDbError) return err;
+export function asTenantDbError(err: unknown): TenantDbError | Error {
+  if (err instanceof TenantDbError || isProgrammingError(err)) return err as Error;
   return new TenantDbError('DATABASE', 'the database failed unexpectedly (see cause)', { cause: err });
 }
 

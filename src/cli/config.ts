@@ -6,6 +6,7 @@ import { configError } from './cli-error.js';
 /** The environment variables the CLI reads, documented in the README. */
 export const CONFIG_ENV = [
   'TENANTDB_MAIN_URL',
+  'TENANTDB_MAIN_ADMIN_URL',
   'TENANTDB_S3_BUCKET',
   'TENANTDB_S3_ENDPOINT',
   'TENANTDB_S3_REGION',
@@ -31,7 +32,7 @@ function set(value: string | undefined): string | undefined {
 
 /**
  * {@link PlatformOptions} from the environment: `TENANTDB_MAIN_URL` and `TENANTDB_S3_BUCKET` are
- * required; `TENANTDB_S3_ENDPOINT`, `TENANTDB_S3_REGION`, `TENANTDB_S3_PREFIX`,
+ * required; `TENANTDB_MAIN_ADMIN_URL` (a direct URL when the main URL is a pooler), `TENANTDB_S3_ENDPOINT`, `TENANTDB_S3_REGION`, `TENANTDB_S3_PREFIX`,
  * `TENANTDB_S3_FORCE_PATH_STYLE` (`true`/`false`) and the migration folders
  * (`TENANTDB_TENANT_MIGRATIONS`, `TENANTDB_MAIN_MIGRATIONS`: separated by `path.delimiter`, relative to
  * `cwd`) are optional. S3 credentials are left to the AWS SDK's default chain (`AWS_ACCESS_KEY_ID`,
@@ -55,6 +56,8 @@ export function optionsFromEnv(env: Env, cwd: string = process.cwd()): PlatformO
   if (prefix !== undefined) s3.prefix = prefix;
   if (forcePathStyle !== undefined) s3.forcePathStyle = forcePathStyle === 'true';
   const options: PlatformOptions = { mainUrl, s3 };
+  const mainAdminUrl = set(env.TENANTDB_MAIN_ADMIN_URL);
+  if (mainAdminUrl !== undefined) options.mainAdminUrl = mainAdminUrl;
   const tenantMigrations = folders(env.TENANTDB_TENANT_MIGRATIONS, cwd);
   const mainMigrations = folders(env.TENANTDB_MAIN_MIGRATIONS, cwd);
   if (tenantMigrations) options.tenantMigrations = tenantMigrations;

@@ -10,6 +10,7 @@ const GLOBAL = `Options for every command:
 
 const CONFIG = `Configuration (without --config):
   TENANTDB_MAIN_URL            postgres://user:password@host:5432/saas_platform (required)
+  TENANTDB_MAIN_ADMIN_URL      a direct URL of the main database when TENANTDB_MAIN_URL is a pooler
   TENANTDB_S3_BUCKET           the bucket for documents (required)
   TENANTDB_S3_ENDPOINT         an S3-compatible endpoint (MinIO, …); default AWS S3
   TENANTDB_S3_REGION           default AWS_REGION, else us-east-1

@@ -23,7 +23,8 @@ function urlForms(url: string): string[] {
  */
 export function createScrubber(options: Partial<PlatformOptions> | undefined, env: Readonly<Record<string, string | undefined>>): Scrubber {
   const secrets = new Set<string>();
-  const urls = [options?.mainUrl, env.TENANTDB_MAIN_URL, ...Object.values(options?.tenantServers ?? {})];
+  const servers = Object.values(options?.tenantServers ?? {}).flatMap((s) => (typeof s === 'object' && s !== null ? [s.url, s.adminUrl] : [s]));
+  const urls = [options?.mainUrl, options?.mainAdminUrl, env.TENANTDB_MAIN_URL, env.TENANTDB_MAIN_ADMIN_URL, ...servers];
   for (const url of urls) if (typeof url === 'string' && url !== '') for (const form of urlForms(url)) secrets.add(form);
   // Short values would garble ordinary words; real secret keys are long.
   for (const secret of [options?.s3?.credentials?.secretAccessKey, env.AWS_SECRET_ACCESS_KEY, env.AWS_SESSION_TOKEN]) {

@@ -6,7 +6,7 @@ export type { MigrationMeta } from 'umzug';
 
 /**
  * `platform.migrations.main`: the main database's migrations, the built-in ones then the host's
- * (`mainMigrations`). Each call runs on a dedicated connection, ended afterwards. Returns umzug's
+ * (`mainMigrations`). Each call runs on a dedicated connection over `mainAdminUrl`, ended afterwards. Returns umzug's
  * `MigrationMeta` (`{ name, path? }`) lists.
  *
  * @example
@@ -38,7 +38,7 @@ export function createMainMigrations(ctx: PlatformContext): MainMigrations {
   const umzug = async (): Promise<SqlUmzug> => {
     ctx.assertOpen();
     const files = await loadMigrationFiles('main', ctx.options.mainMigrations);
-    return createSqlUmzug({ connect: clientConnector(ctx.options.mainUrl), files, family: 'main', logger: ctx.logger });
+    return createSqlUmzug({ connect: clientConnector(ctx.options.mainAdminUrl, ctx.options.pool.connectTimeoutMs), files, family: 'main', logger: ctx.logger });
   };
   return {
     up: async (options) => (await umzug()).up(options?.to === undefined ? {} : { to: options.to }),

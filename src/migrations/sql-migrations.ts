@@ -3,8 +3,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
+import type pg from 'pg';
 import { MigrationError, Umzug, type MigrateDownOptions, type MigrateUpOptions, type MigrationMeta, type RunnableMigration } from 'umzug';
+import { openClient } from '../connections/timed-client.js';
 import { TenantDbError } from '../errors.js';
 import type { Logger } from '../platform/options.js';
 import { sqlState } from '../util/pg-errors.js';
@@ -160,15 +161,14 @@ export function failedMigrationOf(error: unknown): string | null {
 }
 
 /**
- * A connector that opens one fresh `pg.Client` on `url` per command and ends it afterwards.
- * Not a pool's client: the session-level advisory lock dies with the connection whatever happens.
+ * A connector that opens one fresh `pg.Client` on `url` per command, its connect bounded by
+ * `connectTimeoutMs` (default 10 000; UNAVAILABLE past it), and ends it afterwards. Outside every pool, so a migration never
+ * waits for a pooled connection.
  */
-export function clientConnector(url: string): Connector {
+export function clientConnector(url: string, connectTimeoutMs = 10_000): Connector {
   return async () => {
-    const client = new pg.Client({ connectionString: url });
-    // A connection that dies is reported by the query that fails; an unhandled 'error' would crash the host.
-    client.on('error', () => {});
-    await client.connect();
+    // A connection that dies is reported by the query that fails: openClient listens for 'error'.
+    const client = await openClient(url, connectTimeoutMs);
     return { client, release: () => client.end().catch(() => {}) };
   };
 }
@@ -181,9 +181,14 @@ class CommandSession implements SqlMigrationContext {
   broken = false;
   /** Whether the bookkeeping table exists (read commands do not create it). */
   hasTable = false;
+  /** The family's advisory lock key: each migration's transaction takes it first. */
+  readonly lockKey: string;
+  /** Migrations of this command that another migrator applied (or reverted) first: not reported as run. */
+  readonly skipped = new Set<string>();
 
   constructor(family: MigrationFamily) {
     this.family = family;
+    this.lockKey = `tenantdb:migrations:${family}`;
   }
 
   get client(): pg.ClientBase {
@@ -209,7 +214,6 @@ export class SqlUmzug extends Umzug<SqlMigrationContext> {
   readonly #files: SqlMigrationFile[];
   readonly #family: MigrationFamily;
   readonly #logger: Logger;
-  readonly #lockKey: string;
 
   constructor(options: { connect: Connector; files: SqlMigrationFile[]; family: MigrationFamily; logger: Logger }) {
     const { connect, files, family, logger } = options;
@@ -239,7 +243,6 @@ export class SqlUmzug extends Umzug<SqlMigrationContext> {
     this.#files = files;
     this.#family = family;
     this.#logger = logger;
-    this.#lockKey = `tenantdb:migrations:${family}`;
   }
 
   /** Applies pending migrations (all by default, or up to and including `to`). */
@@ -293,38 +296,39 @@ export class SqlUmzug extends Umzug<SqlMigrationContext> {
     };
     client.on('error', onError);
     session.attach(client);
-    let locked = false;
     try {
       if (WRITE_COMMANDS.has(command)) {
-        // Session-level, so it spans the per-migration transactions; a second migrator waits here and
-        // then finds nothing pending.
-        await client.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [this.#lockKey]);
-        locked = true;
-        await client.query(
-          `CREATE TABLE IF NOT EXISTS ${MIGRATIONS_TABLE} (
-             name text PRIMARY KEY,
-             checksum text NOT NULL,
-             applied_at timestamptz NOT NULL DEFAULT now()
-           )`,
-        );
+        // No session-level lock: behind a transaction-mode pooler it would not hold. The table is created,
+        // and each migration applied, in a transaction that takes the family's advisory lock first.
+        await lockedTransaction(session, async () => {
+          await client.query(
+            `CREATE TABLE IF NOT EXISTS ${MIGRATIONS_TABLE} (
+               name text PRIMARY KEY,
+               checksum text NOT NULL,
+               applied_at timestamptz NOT NULL DEFAULT now()
+             )`,
+          );
+        }).catch((err: unknown) => {
+          throw migrationFailed(undefined, `${this.#family} migrations: cannot create ${MIGRATIONS_TABLE}`, err);
+        });
         session.hasTable = true;
         await this.#verify(client, command);
       } else {
         const { rows } = await client.query<{ t: string | null }>('SELECT to_regclass($1) AS t', [MIGRATIONS_TABLE]);
         session.hasTable = rows[0]?.t != null;
       }
-      return await cb({ context: session });
+      const result = await cb({ context: session });
+      // umzug lists what it meant to run; a migration another migrator ran first was not run here.
+      if (Array.isArray(result) && session.skipped.size > 0) {
+        return result.filter((m: { name?: unknown }) => typeof m.name !== 'string' || !session.skipped.has(m.name)) as T;
+      }
+      return result;
     } catch (err) {
       // An error with no SQLSTATE may be the connection's own (reset, timeout): do not reuse it.
       const inner = err instanceof MigrationError ? err.cause : err;
       if (!(inner instanceof TenantDbError) && sqlState(inner) === undefined) session.broken = true;
       throw err;
     } finally {
-      if (locked && !session.broken) {
-        await client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [this.#lockKey]).catch(() => {
-          session.broken = true;
-        });
-      }
       client.off('error', onError);
       session.attach(undefined);
       await Promise.resolve(lease.release(session.broken)).catch((err: unknown) => {
@@ -360,26 +364,51 @@ async function executedNames(session: CommandSession): Promise<string[]> {
   return rows.map((r) => r.name);
 }
 
-/** Runs `sql` and the bookkeeping statement in one transaction: both or neither. */
-async function inTransaction(
-  session: CommandSession,
-  name: string,
-  what: string,
-  sql: string,
-  bookkeeping: [string, unknown[]],
-): Promise<void> {
+/**
+ * `fn` in a transaction that first takes the family's transaction-level advisory lock (a concurrent
+ * migrator of the same database waits for it), with no statement or idle timeout: a migration may take
+ * long, whatever the connection's settings. Only `SET LOCAL`, so nothing outlives the transaction on a
+ * pooled connection.
+ */
+async function lockedTransaction<T>(session: CommandSession, fn: () => Promise<T>): Promise<T> {
   const client = session.client;
-  await client.query('BEGIN');
+  await client.query('BEGIN; SET LOCAL statement_timeout = 0; SET LOCAL idle_in_transaction_session_timeout = 0');
   try {
-    await client.query(sql);
-    await client.query(bookkeeping[0], bookkeeping[1]);
+    await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [session.lockKey]);
+    const result = await fn();
     await client.query('COMMIT');
+    return result;
   } catch (err) {
     await client.query('ROLLBACK').catch(() => {
       session.broken = true;
     });
-    throw migrationFailed(name, `migration ${name} failed (${what})`, err);
+    throw err;
   }
+}
+
+/**
+ * Runs `sql` and the bookkeeping statement in one locked transaction: both or neither. Under the lock, a
+ * migration another migrator applied (`up`) or reverted (`down`) meanwhile is skipped, so each runs once.
+ */
+async function inTransaction(
+  session: CommandSession,
+  name: string,
+  what: 'up' | 'down',
+  sql: string,
+  bookkeeping: [string, unknown[]],
+): Promise<void> {
+  const client = session.client;
+  await lockedTransaction(session, async () => {
+    const { rowCount } = await client.query(`SELECT 1 FROM ${MIGRATIONS_TABLE} WHERE name = $1`, [name]);
+    if ((rowCount === 1) === (what === 'up')) {
+      session.skipped.add(name);
+      return;
+    }
+    await client.query(sql);
+    await client.query(bookkeeping[0], bookkeeping[1]);
+  }).catch((err: unknown) => {
+    throw migrationFailed(name, `migration ${name} failed (${what})`, err);
+  });
 }
 
 async function readMigration(name: string, file: string): Promise<string> {
@@ -414,8 +443,9 @@ async function applyDown(session: CommandSession, file: SqlMigrationFile): Promi
  * `executed`) on one connection from `connect`:
  * - the bookkeeping table `tenantdb_migrations (name, checksum, applied_at)` is created if missing;
  * - each migration commits together with its bookkeeping row, or neither does;
- * - `up` and `down` hold a session-level advisory lock on that connection for the whole command, so
- *   concurrent migrators of one database apply each migration exactly once;
+ * - each migration's transaction takes the family's advisory lock and skips a migration another migrator
+ *   applied meanwhile, so concurrent migrators of one database apply each migration exactly once; no
+ *   session state is used, so this holds behind a transaction-mode pooler (PgBouncer) too;
  * - before `up` or `down`, an applied migration whose file changed is MIGRATION_FAILED (never re-run);
  * - a migration that throws is MIGRATION_FAILED with `migration` (its name) and the pg error as `cause`.
  *

@@ -1,5 +1,6 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { TenantDbError } from '../errors.js';
+import { resolveS3StoreLimits } from '../storage/s3-object-store.js';
 
 /** A pino-compatible logger. The library is silent unless one is given. */
 export interface Logger {
@@ -34,7 +35,7 @@ export interface S3Options {
   queueSize?: number;
 }
 
-/** Bounds of the tenant pool manager. */
+/** Bounds and timeouts of the connections the platform opens. */
 export interface PoolOptions {
   /** Tenant pools kept open at most (least recently used is evicted). Default: 50. */
   maxTenantPools?: number;
@@ -44,18 +45,67 @@ export interface PoolOptions {
   maxConnections?: number;
   /** An idle pool closes after this many milliseconds. Default: 30 000. */
   idleMs?: number;
-  /** How long a caller waits for a connection when the budget is full, before TENANT_NOT_READY. Default: 30 000. */
+  /**
+   * How long a caller waits for a connection when the budget (or the main pool) is full, before
+   * UNAVAILABLE. Default: 30 000.
+   */
   acquireTimeoutMs?: number;
+  /** Connections of the pool on the main database (users, tenants, memberships). Default: 10. */
+  maxMainConnections?: number;
+  /**
+   * Connections per server of the admin pools (CREATE/DROP DATABASE, sizes), on `adminUrl` (or `mainAdminUrl`
+   * for the main database's server). Default: 2.
+   */
+  maxAdminConnections?: number;
+  /**
+   * Bounds every connection the platform opens (main, admin, tenant, migration, lock): TCP, TLS, startup and
+   * authentication. A server that accepts and never answers fails the call with UNAVAILABLE. Default: 10 000.
+   */
+  connectTimeoutMs?: number;
+  /**
+   * PostgreSQL's `statement_timeout` for queries in tenant scopes (`ctx.query`, `ctx.transaction`): a query
+   * that runs longer is cancelled by the server and rejects with the driver's error (SQLSTATE 57014); the
+   * connection stays usable. Migrations are never bound by it. Default: none.
+   */
+  statementTimeoutMs?: number;
+  /**
+   * PostgreSQL's `idle_in_transaction_session_timeout` for transactions the platform opens on tenant
+   * databases (`ctx.transaction`): one left idle longer (a forgotten `await`) is ended by the server, which
+   * frees its connection and its locks. 0 turns it off. Default: 60 000.
+   */
+  idleInTransactionTimeoutMs?: number;
+}
+
+/** A tenant server: where its tenant traffic goes (`url`, which may be a pooler) and a direct `adminUrl`. */
+export interface TenantServerOptions {
+  /** The server for tenant traffic, without a database, e.g. `postgres://app@pgbouncer:6432`. May be a pooler. */
+  url: string;
+  /**
+   * A direct connection to the same PostgreSQL server (no pooler, or a session-mode one), for `CREATE`/`DROP
+   * DATABASE`, templates and migrations. Default: `url`.
+   */
+  adminUrl?: string;
 }
 
 /** Options of {@link createPlatform}. */
 export interface PlatformOptions {
-  /** The main database, e.g. `postgres://postgres@127.0.0.1:5432/saas_platform`; `init()` creates it if missing. */
+  /**
+   * The main database, e.g. `postgres://postgres@127.0.0.1:5432/saas_platform`; `init()` creates it if missing.
+   * Its traffic (users, tenants, memberships) may go through a pooler such as PgBouncer.
+   */
   mainUrl: string;
+  /**
+   * A direct URL of the main database (no pooler, or a session-mode one), for its migrations, its locks and
+   * creating it. Default: `mainUrl`. Needed when `mainUrl` is a transaction-mode pooler.
+   */
+  mainAdminUrl?: string;
   /** The object store for documents. */
   s3: S3Options;
-  /** Named PostgreSQL servers tenants live on (URLs without a database). Default: `{ default: <server of mainUrl> }`. */
-  tenantServers?: Record<string, string>;
+  /**
+   * Named PostgreSQL servers tenants live on: a URL without a database, or `{ url, adminUrl? }` when tenant
+   * traffic goes through a pooler. Default: `{ default: <server of mainUrl> }` (admin: the server of `mainAdminUrl`).
+   */
+  tenantServers?: Record<string, string | TenantServerOptions>;
   /** Bounds of the tenant pool manager. */
   pool?: PoolOptions;
   /** Document rules. */
@@ -83,12 +133,19 @@ export interface PlatformOptions {
   logger?: Logger;
 }
 
-/** {@link PlatformOptions} with every default filled in. */
+/** A tenant server with its admin URL filled in (both without a database). @internal */
+export interface ResolvedServer {
+  url: string;
+  adminUrl: string;
+}
+
+/** {@link PlatformOptions} with every default filled in. @internal */
 export interface ResolvedOptions {
   mainUrl: string;
+  mainAdminUrl: string;
   s3: S3Options & { prefix: string };
-  tenantServers: Record<string, string>;
-  pool: Required<PoolOptions>;
+  tenantServers: Record<string, ResolvedServer>;
+  pool: ResolvedPoolOptions;
   documents: { maxBytes: number | undefined };
   tenantMigrations: string[];
   mainMigrations: string[];
@@ -96,6 +153,9 @@ export interface ResolvedOptions {
   tenantSpares: number;
   logger: Logger;
 }
+
+/** {@link PoolOptions} with defaults; `statementTimeoutMs` stays undefined when not set. @internal */
+export type ResolvedPoolOptions = Required<Omit<PoolOptions, 'statementTimeoutMs'>> & { statementTimeoutMs: number | undefined };
 
 const noop = (): void => {};
 /** The logger used when none is given. */
@@ -154,21 +214,50 @@ export function resolveOptions(options: PlatformOptions): ResolvedOptions {
   if (typeof s3.bucket !== 'string' || s3.bucket.length === 0) fail('s3.bucket is required');
   if (s3.prefix !== undefined && typeof s3.prefix !== 'string') fail('s3.prefix must be a string');
 
-  const tenantServers: Record<string, string> = {};
-  for (const [name, url] of Object.entries(options.tenantServers ?? {})) {
+  const mainAdmin = options.mainAdminUrl === undefined ? main : postgresUrl(options.mainAdminUrl, 'mainAdminUrl');
+  if (mainAdmin.pathname.replace(/^\//, '') === '') fail('mainAdminUrl must name a database');
+
+  const tenantServers: Record<string, ResolvedServer> = {};
+  const servers = options.tenantServers ?? {};
+  if (typeof servers !== 'object' || servers === null) fail('tenantServers must be an object of server names');
+  for (const [name, server] of Object.entries(servers)) {
     if (!/^[A-Za-z0-9_-]{1,63}$/.test(name)) fail(`tenantServers: bad server name ${JSON.stringify(name)}`);
-    tenantServers[name] = serverOf(postgresUrl(url, `tenantServers.${name}`));
+    const what = `tenantServers.${name}`;
+    if (typeof server === 'object' && server !== null) {
+      const url = serverOf(postgresUrl(server.url, `${what}.url`));
+      const adminUrl = server.adminUrl === undefined ? url : serverOf(postgresUrl(server.adminUrl, `${what}.adminUrl`));
+      tenantServers[name] = { url, adminUrl };
+    } else {
+      const url = serverOf(postgresUrl(server, what));
+      tenantServers[name] = { url, adminUrl: url };
+    }
   }
-  tenantServers.default ??= serverOf(main);
+  tenantServers.default ??= { url: serverOf(main), adminUrl: serverOf(mainAdmin) };
 
   const pool = options.pool ?? {};
-  const resolvedPool: Required<PoolOptions> = {
+  if (typeof pool !== 'object' || pool === null) fail('pool must be an object');
+  const resolvedPool: ResolvedPoolOptions = {
     maxTenantPools: positiveInt(pool.maxTenantPools, 'pool.maxTenantPools', 50),
     maxConnectionsPerTenant: positiveInt(pool.maxConnectionsPerTenant, 'pool.maxConnectionsPerTenant', 4),
     maxConnections: positiveInt(pool.maxConnections, 'pool.maxConnections', 50),
     idleMs: positiveInt(pool.idleMs, 'pool.idleMs', 30_000),
     acquireTimeoutMs: positiveInt(pool.acquireTimeoutMs, 'pool.acquireTimeoutMs', 30_000),
+    maxMainConnections: positiveInt(pool.maxMainConnections, 'pool.maxMainConnections', 10),
+    maxAdminConnections: positiveInt(pool.maxAdminConnections, 'pool.maxAdminConnections', 2),
+    connectTimeoutMs: positiveInt(pool.connectTimeoutMs, 'pool.connectTimeoutMs', 10_000),
+    statementTimeoutMs: pool.statementTimeoutMs === undefined ? undefined : positiveInt(pool.statementTimeoutMs, 'pool.statementTimeoutMs', 0),
+    idleInTransactionTimeoutMs: nonNegativeInt(pool.idleInTransactionTimeoutMs, 'pool.idleInTransactionTimeoutMs', 60_000),
   };
+  // Checked now, not at the first upload.
+  resolveS3StoreLimits(s3);
+
+  if (options.logger !== undefined) {
+    const logger = options.logger as Partial<Record<keyof Logger, unknown>> | null;
+    if (typeof logger !== 'object' || logger === null || !(['debug', 'info', 'warn', 'error'] as const).every((m) => typeof logger[m] === 'function')) {
+      fail('logger must have debug, info, warn and error methods');
+    }
+  }
+  if (options.s3.client !== undefined && (typeof options.s3.client !== 'object' || options.s3.client === null)) fail('s3.client must be an S3Client');
 
   const maxBytes = options.documents?.maxBytes;
   if (maxBytes !== undefined) positiveInt(maxBytes, 'documents.maxBytes', 0);
@@ -183,6 +272,7 @@ export function resolveOptions(options: PlatformOptions): ResolvedOptions {
 
   return {
     mainUrl: main.toString(),
+    mainAdminUrl: mainAdmin.toString(),
     s3: { ...s3, prefix: s3.prefix ?? '' },
     tenantServers,
     pool: resolvedPool,

@@ -1,4 +1,6 @@
 import pg from 'pg';
+import { LockSession } from '../connections/lock-session.js';
+import { timedClientClass } from '../connections/timed-client.js';
 import { TenantDbError } from '../errors.js';
 import { redactUrl } from '../util/redact.js';
 import type { Logger, ResolvedOptions } from './options.js';
@@ -12,12 +14,16 @@ export class PlatformContext {
   readonly options: ResolvedOptions;
   readonly logger: Logger;
   #mainPool: pg.Pool | undefined;
+  /** Advisory locks on the main database, over `mainAdminUrl`, outside the main pool. */
+  readonly locks: LockSession;
   #closed = false;
+  #mainEnded = false;
   readonly #closers: Array<() => Promise<void>> = [];
 
   constructor(options: ResolvedOptions) {
     this.options = options;
     this.logger = options.logger;
+    this.locks = new LockSession(options.mainAdminUrl, options.pool.connectTimeoutMs, options.logger);
   }
 
   get closed(): boolean {
@@ -29,11 +35,22 @@ export class PlatformContext {
     if (this.#closed) throw new TenantDbError('CLOSED', 'the platform was closed');
   }
 
-  /** The pool on the main database, opened on first use. */
+  /**
+   * The pool on the main database, opened on first use. After `close()` started it is still there for work
+   * already under way (which `close()` waits for), until `close()` ends it; then CLOSED.
+   */
   get main(): pg.Pool {
-    this.assertOpen();
+    if (this.#mainEnded || (this.#closed && !this.#mainPool)) throw new TenantDbError('CLOSED', 'the platform was closed');
     if (!this.#mainPool) {
-      const pool = new pg.Pool({ connectionString: this.options.mainUrl, max: 10, idleTimeoutMillis: 10_000 });
+      const { maxMainConnections, connectTimeoutMs, acquireTimeoutMs } = this.options.pool;
+      const pool = new pg.Pool({
+        connectionString: this.options.mainUrl,
+        max: maxMainConnections,
+        idleTimeoutMillis: 10_000,
+        // pg-pool's bound on waiting for a free client (UNAVAILABLE after it); the connect itself is the Client's.
+        connectionTimeoutMillis: acquireTimeoutMs,
+        Client: timedClientClass(connectTimeoutMs, 'the main database'),
+      });
       // An idle client's error (server restart, killed backend) must never crash the host process.
       pool.on('error', (err) => {
         this.logger.warn({ err: err.message, db: redactUrl(this.options.mainUrl) }, 'idle main-database client failed');
@@ -83,6 +100,8 @@ export class PlatformContext {
         errors.push(err);
       }
     }
+    await this.locks.close().catch((err: unknown) => errors.push(err));
+    this.#mainEnded = true;
     if (this.#mainPool) {
       await this.#mainPool.end().catch((err: unknown) => errors.push(err));
     }

@@ -23,7 +23,7 @@ import { TenantsServiceImpl } from '../tenants/tenants-service.js';
 import type { Tenant, TenantsService } from '../tenants/types.js';
 import type { UsersService } from '../users/types.js';
 import { UsersServiceImpl } from '../users/users-service.js';
-import { PG, sqlState } from '../util/pg-errors.js';
+import { PG, isMissingDatabase, sqlState } from '../util/pg-errors.js';
 import { databaseOf, withDatabase } from '../util/redact.js';
 import { MAX_IDENTIFIER_BYTES, quoteIdent } from '../util/sql.js';
 import { PlatformContext } from './platform-context.js';
@@ -117,9 +117,9 @@ function quotedMainDatabase(name: string): string {
   return quoteIdent(name);
 }
 
-/** `fn` on a short-lived connection to `url` (the migration engine's connector), ended after. */
-async function withClient<T>(url: string, fn: (client: pg.ClientBase) => Promise<T>): Promise<T> {
-  const { client, release } = await clientConnector(url)();
+/** `fn` on a short-lived connection to `url`, its connect bounded by `connectTimeoutMs`, ended after. */
+async function withClient<T>(url: string, connectTimeoutMs: number, fn: (client: pg.ClientBase) => Promise<T>): Promise<T> {
+  const { client, release } = await clientConnector(url, connectTimeoutMs)();
   try {
     return await fn(client);
   } finally {
@@ -128,25 +128,34 @@ async function withClient<T>(url: string, fn: (client: pg.ClientBase) => Promise
 }
 
 /**
- * Creates the main database when it does not exist, through the same server's `postgres` database.
- * Tolerates another process creating it at the same moment.
+ * Creates the main database when it does not exist, over `mainAdminUrl` and the same server's `postgres`
+ * database. Tolerates another process creating it at the same moment.
  */
 async function ensureMainDatabase(ctx: PlatformContext): Promise<void> {
-  const mainUrl = ctx.options.mainUrl;
-  const name = databaseOf(mainUrl);
+  const { mainAdminUrl, pool } = ctx.options;
+  const name = databaseOf(mainAdminUrl);
   const quoted = quotedMainDatabase(name);
   const fail = (err: unknown): never => {
+    if (err instanceof TenantDbError && err.code === 'UNAVAILABLE') throw err;
     throw new TenantDbError('MIGRATION_FAILED', 'cannot reach or create the main database', { cause: err });
   };
+  const maintenance = withDatabase(mainAdminUrl, 'postgres');
   try {
     // Connecting to it is the usual case and needs no access to `postgres`.
-    await withClient(mainUrl, async () => {});
+    await withClient(mainAdminUrl, pool.connectTimeoutMs, async () => {});
     return;
   } catch (err) {
-    if (sqlState(err) !== PG.INVALID_CATALOG_NAME) fail(err);
+    // PostgreSQL says 3D000; a pooler in front of it may say 08P01 with other words. Ask the server itself
+    // whether the database exists before creating it, and report the first error when it does.
+    if (!isMissingDatabase(err) && sqlState((err as { cause?: unknown }).cause ?? err) !== PG.PROTOCOL_VIOLATION) fail(err);
+    const exists = await withClient(maintenance, pool.connectTimeoutMs, async (client) => {
+      const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+      return rowCount === 1;
+    }).catch(fail);
+    if (exists) fail(err);
   }
   try {
-    await withClient(withDatabase(mainUrl, 'postgres'), (client) => client.query(`CREATE DATABASE ${quoted}`));
+    await withClient(maintenance, pool.connectTimeoutMs, (client) => client.query(`CREATE DATABASE ${quoted}`));
     ctx.logger.info({ database: name }, 'created the main database');
   } catch (err) {
     // Another process created it between our look and our CREATE: either error says so.
@@ -176,7 +185,11 @@ class PlatformImpl implements Platform {
     // What the host calls rejects only with TenantDbErrors: an unexpected database failure is DATABASE.
     this.users = withTenantDbErrors(new UsersServiceImpl(ctx));
     this.memberships = withTenantDbErrors(new MembershipsServiceImpl(ctx));
-    const admin = new ServerAdmin(options.tenantServers, logger);
+    const admin = new ServerAdmin(
+      options.tenantServers,
+      { maxConnections: options.pool.maxAdminConnections, connectTimeoutMs: options.pool.connectTimeoutMs },
+      logger,
+    );
     const pools = new TenantPoolManager(options.pool, logger);
     this.#pools = pools;
     const templates = new TenantTemplates(ctx, admin);
@@ -217,8 +230,10 @@ class PlatformImpl implements Platform {
     ctx.onClose(() => admin.close());
     ctx.onClose(() => pools.close());
     ctx.onClose(async () => this.#store?.close());
-    // First of all on close: background clones of spare databases finish (they use the pools above).
+    // First of all on close: creates under way and background clones of spare databases finish (they use
+    // the pools above).
     ctx.onClose(() => templates.close());
+    ctx.onClose(() => tenants.close());
   }
 
   withTenant<T>(tenant: Tenant | string, fn: (ctx: TenantContext) => Promise<T> | T, options?: WithTenantOptions): Promise<T> {

@@ -6,6 +6,8 @@ import { destroySocket } from './pg-internals.js';
 export interface BudgetedClientHooks {
   /** Bound on the TCP + startup handshake once a slot is held, in ms (pg's `connectionTimeoutMillis`). */
   connectTimeoutMs: number;
+  /** Settings sent in the startup packet of each new connection (e.g. `statement_timeout`). Default: none. */
+  startupParameters?: () => Pick<pg.ClientConfig, 'statement_timeout'>;
   /** The client started connecting (it may now wait for a slot, then open a socket). */
   onOpen(client: BudgetedClient): void;
   /** The client holds no slot and no socket any more. Called exactly once per `onOpen`. */
@@ -33,7 +35,8 @@ export class BudgetedClient extends pg.Client {
   constructor(config: pg.ClientConfig | undefined, budget: ConnectionBudget, hooks: BudgetedClientHooks) {
     // Copy with descriptors: pg-pool hides `password` as a non-enumerable property, which a spread would drop.
     const own = (config ? Object.defineProperties({}, Object.getOwnPropertyDescriptors(config)) : {}) as pg.ClientConfig;
-    own.connectionTimeoutMillis ??= hooks.connectTimeoutMs;
+    own.connectionTimeoutMillis = hooks.connectTimeoutMs;
+    Object.assign(own, hooks.startupParameters?.());
     super(own);
     this.#budget = budget;
     this.#hooks = hooks;

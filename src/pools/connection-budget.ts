@@ -16,7 +16,7 @@ export interface BudgetSlot {
 
 /** Options of {@link ConnectionBudget}. */
 export interface ConnectionBudgetOptions {
-  /** How long {@link ConnectionBudget.acquire} waits for a slot before TENANT_NOT_READY. Default: 30 000 ms. */
+  /** How long {@link ConnectionBudget.acquire} waits for a slot before UNAVAILABLE. Default: 30 000 ms. */
   timeoutMs?: number;
   /**
    * Called (synchronously) each time a caller starts waiting, so the owner can free idle connections
@@ -40,7 +40,7 @@ interface Waiter {
  * @example
  * ```ts
  * const budget = new ConnectionBudget(6, { timeoutMs: 5_000 });
- * const slot = await budget.acquire();   // TENANT_NOT_READY after 5 s if none frees up
+ * const slot = await budget.acquire();   // UNAVAILABLE after 5 s if none frees up
  * try { await openConnection(); } finally { slot.release(); }
  * ```
  */
@@ -84,7 +84,7 @@ export class ConnectionBudget {
 
   /**
    * Takes a slot, waiting in FIFO order when none is free.
-   * Rejects with TENANT_NOT_READY after `timeoutMs` (default: the constructor's), CLOSED once closed,
+   * Rejects with UNAVAILABLE after `timeoutMs` (default: the constructor's), CLOSED once closed,
    * and with the signal's reason when `signal` aborts while waiting.
    */
   acquire(options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<BudgetSlot> {
@@ -117,7 +117,7 @@ export class ConnectionBudget {
         timer: setTimeout(() => {
           leave(
             new TenantDbError(
-              'TENANT_NOT_READY',
+              'UNAVAILABLE',
               `connection budget exhausted: all ${this.max} connections to tenant databases stayed in use for ${timeoutMs} ms`,
             ),
           );

@@ -1,11 +1,12 @@
 import { LRUCache } from 'lru-cache';
 import pg from 'pg';
 import { TenantDbError } from '../errors.js';
-import { silentLogger, type Logger, type PoolOptions } from '../platform/options.js';
+import { silentLogger, type Logger } from '../platform/options.js';
 import { redactUrl, withDatabase } from '../util/redact.js';
 import { budgetedClientClass, type BudgetedClient } from './budgeted-client.js';
 import { ConnectionBudget } from './connection-budget.js';
 import { awaitingReadyForQuery, closeIdleClients } from './pg-internals.js';
+import { connectFailure, isMissingDatabase, isRefusedStartupParameter } from '../util/pg-errors.js';
 
 /** What a lease's finish returns when the client went back synchronously. */
 const RELEASED: Promise<void> = Promise.resolve();
@@ -32,7 +33,27 @@ export interface PoolManagerStats {
   connections: { open: number; max: number };
 }
 
-/** Settings of {@link TenantPoolManager} beyond {@link PoolOptions}. */
+/** Bounds and timeouts of {@link TenantPoolManager} (see `PoolOptions` for what each means). */
+export interface TenantPoolManagerOptions {
+  maxTenantPools: number;
+  maxConnectionsPerTenant: number;
+  maxConnections: number;
+  idleMs: number;
+  acquireTimeoutMs: number;
+  /** Default: 10 000. */
+  connectTimeoutMs?: number;
+  /** Default: none. */
+  statementTimeoutMs?: number | undefined;
+  /** 0: none. Default: 60 000. */
+  idleInTransactionTimeoutMs?: number;
+}
+
+/** A queryable connection inside a transaction. */
+export interface TransactionClient {
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, params?: unknown[]): Promise<pg.QueryResult<R>>;
+}
+
+/** Settings of {@link TenantPoolManager} beyond {@link TenantPoolManagerOptions}. */
 export interface TenantPoolManagerExtras {
   /**
    * How long `endPool()` and `close()` wait for checked-out clients to come back before destroying
@@ -58,15 +79,25 @@ interface PoolEntry {
   lastUsed: number;
   /** Out of the cache: ends as soon as nothing waits on it. */
   retired: boolean;
+  /** Its server refuses startup parameters (a pooler): the statement timeout is set per transaction instead. */
+  readonly server: ServerSettings;
   ending: boolean;
   /** Resolves once ended and every connection closed. */
   readonly closed: Promise<void>;
   markClosed(): void;
 }
 
+/** What the manager learnt of one server's connections. */
+interface ServerSettings {
+  /** True once the server refused startup parameters (PgBouncer does): settings go with each transaction. */
+  local: boolean;
+}
+
 /** A lease: the client and a release that says when the client is back in the pool (or destroyed). */
 interface Lease {
   client: pg.PoolClient;
+  /** The client's server takes no startup parameters: the statement timeout goes with each transaction. */
+  local: boolean;
   finish(err?: Error | boolean): Promise<void>;
 }
 
@@ -80,7 +111,7 @@ interface Lease {
  *   included, at most `maxConnections`, at every instant. Callers that find the budget full wait in
  *   FIFO order; idle connections of other pools are closed for them (least recently used pool first),
  *   and a client given back while someone waits is closed so its slot goes to the first waiter.
- *   After `acquireTimeoutMs` a waiter gets TENANT_NOT_READY.
+ *   After `acquireTimeoutMs` a waiter gets UNAVAILABLE.
  * - Pools idle for `idleMs` are closed. No timer of the manager keeps the process alive.
  * - Every pool and every lent client has an `'error'` listener: a killed backend or a restarted server
  *   is logged, never crashes the host, and the next call reconnects.
@@ -94,8 +125,11 @@ interface Lease {
  * ```
  */
 export class TenantPoolManager {
-  readonly #options: Required<PoolOptions>;
+  readonly #options: Required<Omit<TenantPoolManagerOptions, 'statementTimeoutMs'>> & { statementTimeoutMs: number | undefined };
   readonly #logger: Logger;
+  readonly #servers = new Map<string, ServerSettings>();
+  /** `BEGIN` with the settings of every transaction, one round trip: for servers that take startup parameters, and for those that do not. */
+  readonly #begin: { startup: string; local: string };
   readonly #drainTimeoutMs: number;
   readonly #budget: ConnectionBudget;
   readonly #cache: LRUCache<string, PoolEntry>;
@@ -109,8 +143,18 @@ export class TenantPoolManager {
   #reclaimScheduled = false;
   #sweepTimer: NodeJS.Timeout | undefined;
 
-  constructor(options: Required<PoolOptions>, logger: Logger = silentLogger, extras: TenantPoolManagerExtras = {}) {
-    this.#options = { ...options };
+  constructor(options: TenantPoolManagerOptions, logger: Logger = silentLogger, extras: TenantPoolManagerExtras = {}) {
+    this.#options = {
+      ...options,
+      connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
+      statementTimeoutMs: options.statementTimeoutMs,
+      idleInTransactionTimeoutMs: options.idleInTransactionTimeoutMs ?? 60_000,
+    };
+    const idle = this.#options.idleInTransactionTimeoutMs;
+    const statement = this.#options.statementTimeoutMs;
+    // SET LOCAL only: a plain SET would outlive the transaction on a pooled server connection and reach other clients.
+    const startup = `BEGIN${idle > 0 ? `; SET LOCAL idle_in_transaction_session_timeout = ${idle}` : ''}`;
+    this.#begin = { startup, local: `${startup}${statement === undefined ? '' : `; SET LOCAL statement_timeout = ${statement}`}` };
     this.#logger = logger;
     this.#drainTimeoutMs = extras.drainTimeoutMs ?? 10_000;
     this.#budget = new ConnectionBudget(options.maxConnections, {
@@ -129,8 +173,8 @@ export class TenantPoolManager {
 
   /**
    * Lends a client of the tenant database, inside the budget. FIFO wait when the budget is full; after
-   * `acquireTimeoutMs` → TENANT_NOT_READY, never exceeding the budget. A database that does not exist →
-   * NOT_FOUND; a server that cannot be reached → TENANT_NOT_READY; after `close()` → CLOSED.
+   * `acquireTimeoutMs` → UNAVAILABLE, never exceeding the budget. A database that does not exist →
+   * NOT_FOUND; a server that cannot be reached (or a connect timeout) → UNAVAILABLE; after `close()` → CLOSED.
    */
   async acquire(key: PoolKey): Promise<PooledClient> {
     const lease = await this.#lease(key);
@@ -161,13 +205,60 @@ export class TenantPoolManager {
     return result;
   }
 
-  /** One query on a pooled client (withClient shorthand). */
-  query<R extends pg.QueryResultRow = pg.QueryResultRow>(
-    key: PoolKey,
-    sql: string,
-    params?: unknown[],
-  ): Promise<pg.QueryResult<R>> {
-    return this.withClient(key, (client) => client.query<R>(sql, params));
+  /**
+   * One query on a pooled client (withClient shorthand). Behind a pooler that refuses startup parameters,
+   * with `statementTimeoutMs` set, the query runs in a transaction of its own that carries the timeout.
+   */
+  async query<R extends pg.QueryResultRow = pg.QueryResultRow>(key: PoolKey, sql: string, params?: unknown[]): Promise<pg.QueryResult<R>> {
+    const lease = await this.#lease(key);
+    let result: pg.QueryResult<R>;
+    try {
+      result =
+        lease.local && this.#options.statementTimeoutMs !== undefined
+          ? await this.#inTransaction(lease, (tx) => tx.query<R>(sql, params))
+          : await lease.client.query<R>(sql, params);
+    } catch (err) {
+      await lease.finish();
+      throw err;
+    }
+    const finished = lease.finish();
+    if (finished !== RELEASED) await finished; // a clean client is already back: no extra turn
+    return result;
+  }
+
+  /**
+   * `fn` in a transaction on one pooled client: committed when `fn` returns, rolled back when it throws
+   * (`fn`'s error passes untouched). The transaction carries `idleInTransactionTimeoutMs` (and, behind a
+   * pooler, `statementTimeoutMs`) with `SET LOCAL`, in the same round trip as its `BEGIN`.
+   */
+  async transaction<T>(key: PoolKey, fn: (tx: TransactionClient) => Promise<T>): Promise<T> {
+    const lease = await this.#lease(key);
+    let result: T;
+    try {
+      result = await this.#inTransaction(lease, fn);
+    } catch (err) {
+      await lease.finish();
+      throw err;
+    }
+    const finished = lease.finish();
+    if (finished !== RELEASED) await finished;
+    return result;
+  }
+
+  async #inTransaction<T>(lease: Lease, fn: (tx: TransactionClient) => Promise<T>): Promise<T> {
+    const { client } = lease;
+    await client.query(lease.local ? this.#begin.local : this.#begin.startup);
+    let result: T;
+    try {
+      result = await fn({ query: (sql, params) => client.query(sql, params) });
+    } catch (err) {
+      // fn's error is the one to report. A rollback that fails too (the connection died) is dropped: the
+      // lease then finds the client not idle, or failed, and destroys it rather than reuse it.
+      await client.query('ROLLBACK').catch(() => {});
+      throw err;
+    }
+    await client.query('COMMIT');
+    return result;
   }
 
   /**
@@ -179,7 +270,7 @@ export class TenantPoolManager {
     this.#cache.delete(id);
     const entries = [...this.#draining].filter((entry) => entry.id === id);
     for (const entry of entries) {
-      this.#endNow(entry, new TenantDbError('TENANT_NOT_READY', `the pool of ${entry.label} was ended`));
+      this.#endNow(entry, new TenantDbError('UNAVAILABLE', `the pool of ${entry.label} was ended`));
     }
     await this.#drain(entries);
   }
@@ -230,7 +321,16 @@ export class TenantPoolManager {
     try {
       client = await this.#connect(entry);
     } catch (err) {
-      throw this.#connectError(err, entry);
+      // A pooler that refuses startup parameters (PgBouncer: 08P01): connect without them from now on, and
+      // send the settings with each transaction instead.
+      if (!isRefusedStartupParameter(err) || entry.server.local) throw this.#connectError(err, entry);
+      entry.server.local = true;
+      this.#logger.info({ db: entry.label }, 'the server refuses startup parameters (a pooler?): timeouts go with each transaction');
+      try {
+        client = await this.#connect(entry);
+      } catch (retryErr) {
+        throw this.#connectError(retryErr, entry);
+      }
     }
     return this.#lend(entry, client);
   }
@@ -254,8 +354,17 @@ export class TenantPoolManager {
     const clients = new Set<BudgetedClient>();
     let markClosed!: () => void;
     const closed = new Promise<void>((resolve) => (markClosed = resolve));
+    let server = this.#servers.get(key.server);
+    if (!server) {
+      server = { local: false };
+      this.#servers.set(key.server, server);
+    }
+    const settings = server;
+    const statementTimeoutMs = this.#options.statementTimeoutMs;
     const Client = budgetedClientClass(this.#budget, {
-      connectTimeoutMs: this.#options.acquireTimeoutMs,
+      connectTimeoutMs: this.#options.connectTimeoutMs,
+      // Startup parameters cost nothing per query; a pooler that refuses them gets them per transaction instead.
+      startupParameters: () => (statementTimeoutMs === undefined || settings.local ? {} : { statement_timeout: statementTimeoutMs }),
       onOpen: (client) => clients.add(client),
       onClose: (client) => {
         clients.delete(client);
@@ -286,6 +395,7 @@ export class TenantPoolManager {
       waiters: new Set(),
       lastUsed: Date.now(),
       retired: false,
+      server: settings,
       ending: false,
       closed,
       markClosed,
@@ -313,7 +423,7 @@ export class TenantPoolManager {
       const timer = entry.pool.idleCount > 0 ? undefined : setTimeout(() => {
         fail(
           new TenantDbError(
-            'TENANT_NOT_READY',
+            'UNAVAILABLE',
             `connection budget exhausted: no connection to ${entry.label} within ${this.#options.acquireTimeoutMs} ms`,
           ),
         );
@@ -377,6 +487,7 @@ export class TenantPoolManager {
     };
     return {
       client,
+      local: entry.server.local,
       finish: (err) => {
         if (finishing) {
           this.#logger.warn({ db: entry.label }, 'tenant client released twice; ignored');
@@ -410,10 +521,10 @@ export class TenantPoolManager {
   #connectError(err: unknown, entry: PoolEntry): TenantDbError {
     if (err instanceof TenantDbError) return err;
     if (this.#closed) return new TenantDbError('CLOSED', 'the tenant pool manager was closed', { cause: err });
-    if ((err as { code?: unknown } | null)?.code === '3D000') {
+    if (isMissingDatabase(err)) {
       return new TenantDbError('NOT_FOUND', `tenant database ${entry.label} does not exist`, { cause: err });
     }
-    return new TenantDbError('TENANT_NOT_READY', `cannot connect to tenant database ${entry.label}`, { cause: err });
+    return connectFailure(err, `tenant database ${entry.label}`);
   }
 
   /** A pool whose connection failed and that holds nothing is dropped, so that a bad key does not occupy the cache. */

@@ -36,7 +36,7 @@ type PoolKey = { server: string; database: string };
 /** What scopes need of the pool manager. */
 export interface ScopePools {
   query<R extends pg.QueryResultRow = pg.QueryResultRow>(key: PoolKey, sql: string, params?: unknown[]): Promise<pg.QueryResult<R>>;
-  withClient<T>(key: PoolKey, fn: (client: pg.PoolClient) => Promise<T>): Promise<T>;
+  transaction<T>(key: PoolKey, fn: (tx: Queryable) => Promise<T>): Promise<T>;
 }
 
 /** What scopes need of the tenant registry. */
@@ -75,20 +75,7 @@ class TenantContextImpl implements TenantContext {
   }
 
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
-    return this.#pools.withClient(this.#key, async (client) => {
-      await client.query('BEGIN');
-      let result: T;
-      try {
-        result = await fn({ query: (sql, params) => client.query(sql, params) });
-      } catch (err) {
-        // fn's error is the one to report. A rollback that fails too (the connection died) is dropped:
-        // the pool manager then finds the client not idle, or failed, and destroys it rather than reuse it.
-        await client.query('ROLLBACK').catch(() => {});
-        throw err;
-      }
-      await client.query('COMMIT');
-      return result;
-    });
+    return this.#pools.transaction(this.#key, fn);
   }
 
   get documents(): DocumentsService {

@@ -43,6 +43,29 @@ function positiveInt(value: number | undefined, what: string, fallback: number, 
   return value;
 }
 
+/** The numeric settings of an {@link S3ObjectStore}, checked (VALIDATION), defaults filled in. */
+export interface S3StoreLimits {
+  partSize: number;
+  queueSize: number;
+  listPageSize: number;
+  connectionTimeoutMs: number;
+  socketTimeoutMs: number;
+}
+
+/**
+ * Checks the numeric options of an {@link S3ObjectStore} and fills in their defaults; throws VALIDATION on
+ * a bad one. `createPlatform` calls it so that a bad `s3.partSize` fails at once, not at the first upload.
+ */
+export function resolveS3StoreLimits(options: Omit<S3ObjectStoreOptions, 'bucket'>): S3StoreLimits {
+  return {
+    partSize: positiveInt(options.partSize, 's3.partSize', 8 * MIB, MIN_PART_SIZE),
+    queueSize: positiveInt(options.queueSize, 's3.queueSize', 2, 1, 64),
+    listPageSize: positiveInt(options.listPageSize, 's3.listPageSize', 1000, 1, 1000),
+    connectionTimeoutMs: positiveInt(options.connectionTimeoutMs, 's3.connectionTimeoutMs', 10_000),
+    socketTimeoutMs: positiveInt(options.socketTimeoutMs, 's3.socketTimeoutMs', 120_000),
+  };
+}
+
 function errorName(err: unknown): string {
   return typeof err === 'object' && err !== null && typeof (err as { name?: unknown }).name === 'string'
     ? (err as { name: string }).name
@@ -132,9 +155,10 @@ export class S3ObjectStore implements ObjectStore {
     }
     this.bucket = options.bucket;
     this.#logger = logger;
-    this.#partSize = positiveInt(options.partSize, 'partSize', 8 * MIB, MIN_PART_SIZE);
-    this.#queueSize = positiveInt(options.queueSize, 'queueSize', 2, 1, 64);
-    this.#pageSize = positiveInt(options.listPageSize, 'listPageSize', 1000, 1, 1000);
+    const limits = resolveS3StoreLimits(options);
+    this.#partSize = limits.partSize;
+    this.#queueSize = limits.queueSize;
+    this.#pageSize = limits.listPageSize;
     if (options.client) {
       this.#client = options.client;
       this.#ownsClient = false;
@@ -152,8 +176,8 @@ export class S3ObjectStore implements ObjectStore {
       ...(options.credentials && { credentials: options.credentials }),
       // Bounded waits, so a stopped or hung server fails an upload instead of hanging it.
       requestHandler: {
-        connectionTimeout: positiveInt(options.connectionTimeoutMs, 'connectionTimeoutMs', 10_000),
-        socketTimeout: positiveInt(options.socketTimeoutMs, 'socketTimeoutMs', 120_000),
+        connectionTimeout: limits.connectionTimeoutMs,
+        socketTimeout: limits.socketTimeoutMs,
         logger: sdkLogger(logger),
       },
     });

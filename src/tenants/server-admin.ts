@@ -1,52 +1,74 @@
 import pg from 'pg';
+import { timedClientClass } from '../connections/timed-client.js';
 import { TenantDbError } from '../errors.js';
-import type { Logger } from '../platform/options.js';
+import type { Logger, ResolvedServer } from '../platform/options.js';
+import { PG, sqlState } from '../util/pg-errors.js';
 import { redactUrl, withDatabase } from '../util/redact.js';
 import { quoteDatabaseName } from '../util/sql.js';
 
+/** Settings of {@link ServerAdmin}'s pools. */
+export interface ServerAdminOptions {
+  /** Connections per server. */
+  maxConnections: number;
+  /** Bound on each connect. */
+  connectTimeoutMs: number;
+}
+
 /**
- * Small pools on each tenant server's `postgres` maintenance database, for the statements that act on
- * whole databases (CREATE, DROP, size). Outside the tenant connection budget: at most two connections
- * a server, closed when idle.
+ * Small pools on each tenant server's `postgres` maintenance database, over the server's `adminUrl`, for
+ * the statements that act on whole databases (CREATE, DROP, size). Outside the tenant connection budget:
+ * at most `maxConnections` a server, closed when idle.
  * @internal
  */
 export class ServerAdmin {
-  readonly #servers: Record<string, string>;
+  readonly #servers: Record<string, ResolvedServer>;
+  readonly #options: ServerAdminOptions;
   readonly #logger: Logger;
   readonly #pools = new Map<string, pg.Pool>();
   /** Statements sent and not settled yet (queued in a pool or running). */
   readonly #inFlight = new Set<Promise<void>>();
   #closed = false;
 
-  constructor(servers: Record<string, string>, logger: Logger) {
+  constructor(servers: Record<string, ResolvedServer>, options: ServerAdminOptions, logger: Logger) {
     this.#servers = servers;
+    this.#options = options;
     this.#logger = logger;
   }
 
-  /** The URL (without database) of a named server; VALIDATION for an unknown name. */
-  serverUrl(server: string): string {
+  #server(server: string): ResolvedServer {
     // Own keys only: `constructor` or `__proto__` must not resolve to Object.prototype's members.
-    const url = typeof server === 'string' && Object.hasOwn(this.#servers, server) ? this.#servers[server] : undefined;
-    if (typeof url !== 'string') throw new TenantDbError('VALIDATION', `unknown tenant server ${JSON.stringify(server)}`);
-    return url;
+    const found = typeof server === 'string' && Object.hasOwn(this.#servers, server) ? this.#servers[server] : undefined;
+    if (found === undefined) throw new TenantDbError('VALIDATION', `unknown tenant server ${JSON.stringify(server)}`);
+    return found;
   }
 
-  /** The URL of a database on a named server. */
+  /** The traffic URL (without database, maybe a pooler) of a named server; VALIDATION for an unknown name. */
+  serverUrl(server: string): string {
+    return this.#server(server).url;
+  }
+
+  /** The direct admin URL (without database) of a named server; VALIDATION for an unknown name. */
+  adminServerUrl(server: string): string {
+    return this.#server(server).adminUrl;
+  }
+
+  /** The admin URL of a database on a named server. */
   databaseUrl(server: string, database: string): string {
     // Through URL, so that a server URL with parameters (`?sslmode=require`) keeps them after the database.
-    return withDatabase(this.serverUrl(server), database);
+    return withDatabase(this.adminServerUrl(server), database);
   }
 
   #pool(server: string): pg.Pool {
     let pool = this.#pools.get(server);
     if (!pool) {
+      const url = redactUrl(this.adminServerUrl(server));
       pool = new pg.Pool({
         connectionString: this.databaseUrl(server, 'postgres'),
-        max: 2,
+        max: this.#options.maxConnections,
         idleTimeoutMillis: 5_000,
         allowExitOnIdle: true,
+        Client: timedClientClass(this.#options.connectTimeoutMs, `the server ${url}`),
       });
-      const url = redactUrl(this.serverUrl(server));
       pool.on('error', (err) => this.#logger.warn({ err: err.message, server: url }, 'idle admin client failed'));
       this.#pools.set(server, pool);
     }
@@ -83,10 +105,29 @@ export class ServerAdmin {
     return rows.length === 1 && rows[0]!.datallowconn === false;
   }
 
-  /** `CREATE DATABASE name [TEMPLATE template]`; both names validated and quoted. */
+  /**
+   * `CREATE DATABASE name [TEMPLATE template]`; both names validated and quoted. A clone that finds the
+   * template in use (55006) ends the sessions on it and tries once more: a pooler such as PgBouncer keeps
+   * its server connections to a database open after its clients left, and nothing of ours connects to a
+   * finished template.
+   */
   async createDatabase(server: string, database: string, template?: string): Promise<void> {
     const tpl = template === undefined ? '' : ` TEMPLATE ${quoteDatabaseName(template)}`;
-    await this.query(server, `CREATE DATABASE ${quoteDatabaseName(database)}${tpl}`);
+    const sql = `CREATE DATABASE ${quoteDatabaseName(database)}${tpl}`;
+    try {
+      await this.query(server, sql);
+    } catch (err) {
+      if (template === undefined || sqlState(err) !== PG.OBJECT_IN_USE) throw err;
+      await this.endSessions(server, template);
+      await this.query(server, sql);
+    }
+  }
+
+  /** Ends every session connected to a database (a pooler's idle server connections, typically). */
+  async endSessions(server: string, database: string): Promise<void> {
+    await this.query(server, 'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [
+      database,
+    ]);
   }
 
   /** Drops a database if it exists, ending its sessions (`WITH (FORCE)`). */

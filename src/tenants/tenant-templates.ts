@@ -20,7 +20,8 @@ const KEPT_TEMPLATES = 3;
  * One template database per tenant server, migrated to the latest tenant schema (built-in and host
  * migrations), from which new tenant databases are cloned in milliseconds. A new template is built, under
  * a new name, when the set of tenant migrations changes (the three newest of a server are kept); building
- * is serialised across processes by an advisory lock on the main database. The library never keeps a connection open to a template:
+ * is serialised across processes by an advisory lock on the main database (on a connection of its own, never a pooled one).
+ * The library never keeps a connection open to a template:
  * it is built, then closed to connections (`ALLOW_CONNECTIONS false`), so cloning never waits.
  * @internal
  */
@@ -187,8 +188,8 @@ export class TenantTemplates {
     await Promise.allSettled([...this.#refilling.values()]);
   }
 
-  async #current(client: pg.ClientBase, server: string, checksum: string): Promise<{ name: string; checksum: string } | undefined> {
-    const { rows } = await client.query<{ database_name: string }>(
+  async #current(server: string, checksum: string): Promise<{ name: string; checksum: string } | undefined> {
+    const { rows } = await this.#ctx.main.query<{ database_name: string }>(
       'SELECT database_name FROM tenant_templates WHERE server = $1 AND checksum = $2',
       [server, checksum],
     );
@@ -201,74 +202,66 @@ export class TenantTemplates {
    * that, during a rolling deploy, processes still on the previous migration set find theirs instead of
    * rebuilding it (and the new processes then rebuilding theirs, back and forth).
    */
-  async #prune(client: pg.ClientBase, server: string): Promise<void> {
-    const { rows } = await client.query<{ database_name: string }>(
+  async #prune(server: string): Promise<void> {
+    const main = this.#ctx.main;
+    const { rows } = await main.query<{ database_name: string }>(
       `SELECT database_name FROM tenant_templates WHERE server = $1 ORDER BY updated_at DESC OFFSET ${KEPT_TEMPLATES}`,
       [server],
     );
     for (const { database_name: name } of rows) {
       await this.#admin.dropDatabase(server, name);
-      await client.query('DELETE FROM tenant_templates WHERE server = $1 AND database_name = $2', [server, name]);
+      await main.query('DELETE FROM tenant_templates WHERE server = $1 AND database_name = $2', [server, name]);
     }
   }
 
-  async #ensure(server: string, checksum: string): Promise<string> {
-    const client = await this.#ctx.main.connect();
-    let broken = false;
-    try {
-      const fresh = async (): Promise<string | undefined> => {
-        const row = await this.#current(client, server, checksum);
-        // Complete, not merely present: a build that failed or crashed half way can leave the database behind.
-        if (row && (await this.#admin.isCompleteTemplate(server, row.name))) {
-          this.#ready.set(server, row);
-          return row.name;
-        }
-        return undefined;
-      };
-      const quick = await fresh();
-      if (quick) return quick;
-
-      await client.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [`tenantdb:template:${server}`]);
-      try {
-        const built = await fresh(); // another process may have built it while we waited
-        if (built) return built;
-        const name = this.#templateName(server, checksum);
-        this.#ctx.logger.info({ server, template: name }, 'building tenant template');
-        await this.#admin.dropDatabase(server, name); // a leftover of a build that crashed
-        try {
-          await this.#admin.createDatabase(server, name);
-          const umzug = createSqlUmzug({
-            connect: clientConnector(this.#admin.databaseUrl(server, name)),
-            files: await this.files(),
-            family: 'tenant',
-            logger: this.#ctx.logger,
-          });
-          await umzug.up();
-          // The last step of a build, and so its mark of completion (see isCompleteTemplate).
-          await this.#admin.query(server, `ALTER DATABASE ${quoteDatabaseName(name)} WITH ALLOW_CONNECTIONS false`);
-        } catch (err) {
-          // Never leave a half-migrated database under a template's name for a later create to clone.
-          await this.#admin.dropDatabase(server, name).catch(() => {});
-          throw err;
-        }
-        await client.query(
-          `INSERT INTO tenant_templates (server, database_name, checksum, updated_at) VALUES ($1, $2, $3, now())
-           ON CONFLICT (server, checksum) DO UPDATE SET database_name = EXCLUDED.database_name, updated_at = now()`,
-          [server, name, checksum],
-        );
-        await this.#prune(client, server);
-        this.#ready.set(server, { name, checksum });
-        return name;
-      } finally {
-        await client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [`tenantdb:template:${server}`]).catch(() => {
-          broken = true;
-        });
-      }
-    } catch (err) {
-      broken = true;
-      throw err;
-    } finally {
-      client.release(broken);
+  /** The server's template if it is registered and complete (a build that failed or crashed half way can leave the database behind). */
+  async #fresh(server: string, checksum: string): Promise<string | undefined> {
+    const row = await this.#current(server, checksum);
+    if (row && (await this.#admin.isCompleteTemplate(server, row.name))) {
+      this.#ready.set(server, row);
+      return row.name;
     }
+    return undefined;
+  }
+
+  async #ensure(server: string, checksum: string): Promise<string> {
+    const quick = await this.#fresh(server, checksum);
+    if (quick) return quick;
+    // The build lock lives on a connection of its own (see LockSession): no pooled connection is held
+    // while waiting for it, nor while building.
+    return this.#ctx.locks.withLock(`tenantdb:template:${server}`, async () => {
+      const built = await this.#fresh(server, checksum); // another process may have built it while we waited
+      if (built) return built;
+      const name = this.#templateName(server, checksum);
+      this.#ctx.logger.info({ server, template: name }, 'building tenant template');
+      await this.#admin.dropDatabase(server, name); // a leftover of a build that crashed
+      try {
+        await this.#admin.createDatabase(server, name);
+        const umzug = createSqlUmzug({
+          connect: clientConnector(this.#admin.databaseUrl(server, name), this.#ctx.options.pool.connectTimeoutMs),
+          files: await this.files(),
+          family: 'tenant',
+          logger: this.#ctx.logger,
+        });
+        await umzug.up();
+        // The last step of a build, and so its mark of completion (see isCompleteTemplate).
+        await this.#admin.query(server, `ALTER DATABASE ${quoteDatabaseName(name)} WITH ALLOW_CONNECTIONS false`);
+        // A pooler between us and the server (an adminUrl that is PgBouncer) keeps its server connections
+        // to the template open after the migration's client left; cloning would fail on them (55006).
+        await this.#admin.endSessions(server, name);
+      } catch (err) {
+        // Never leave a half-migrated database under a template's name for a later create to clone.
+        await this.#admin.dropDatabase(server, name).catch(() => {});
+        throw err;
+      }
+      await this.#ctx.main.query(
+        `INSERT INTO tenant_templates (server, database_name, checksum, updated_at) VALUES ($1, $2, $3, now())
+         ON CONFLICT (server, checksum) DO UPDATE SET database_name = EXCLUDED.database_name, updated_at = now()`,
+        [server, name, checksum],
+      );
+      await this.#prune(server);
+      this.#ready.set(server, { name, checksum });
+      return name;
+    });
   }
 }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
-import { TenantDbError, asTenantDbError } from '../errors.js';
+import { TenantDbError, asTenantDbError, isTransientError } from '../errors.js';
 import type { PlatformContext } from '../platform/platform-context.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { tenantPrefix } from '../storage/object-keys.js';
@@ -24,9 +24,18 @@ export interface TenantPools {
 
 const COLUMNS = tenantColumns();
 
-// Held by the creating process for the whole of a tenant's provisioning, on a main-database session:
+/** A provisioning failure as the caller sees it: the library's own errors as they are, else TENANT_NOT_READY (or UNAVAILABLE when a server could not be reached). */
+function provisioningError(err: unknown): Error {
+  if (err instanceof TenantDbError) return err;
+  if (isTransientError(err)) {
+    return new TenantDbError('UNAVAILABLE', 'tenant provisioning failed: a server could not be reached; try again', { cause: err });
+  }
+  return new TenantDbError('TENANT_NOT_READY', 'tenant provisioning failed', { cause: err });
+}
+
+// Held by the creating process for the whole of a tenant's provisioning, on its lock session (see LockSession):
 // a repair pass that can take it knows the creator is gone (a crashed process's session lock is released).
-const provisioningLock = (id: string): [string] => [`tenantdb:provision:${id}`];
+const provisioningLock = (id: string): string => `tenantdb:provision:${id}`;
 
 /**
  * The tenant registry and the lifecycle of tenant databases: provisioning from a template, soft delete,
@@ -58,8 +67,31 @@ export class TenantsServiceImpl implements TenantsService {
     this.#changed = deps.onChange;
   }
 
-  async create(input: CreateTenantInput): Promise<Tenant> {
-    this.#ctx.assertOpen();
+  /** Creates under way: `close()` lets them finish (or clean up) before the pools they use end. */
+  readonly #creating = new Set<Promise<unknown>>();
+
+  create(input: CreateTenantInput): Promise<Tenant> {
+    try {
+      this.#ctx.assertOpen();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const work = this.#create(input);
+    const settled = work.then(
+      () => {},
+      () => {},
+    );
+    this.#creating.add(settled);
+    void settled.then(() => this.#creating.delete(settled));
+    return work;
+  }
+
+  /** Waits for the creates under way. */
+  async close(): Promise<void> {
+    while (this.#creating.size > 0) await Promise.all(this.#creating);
+  }
+
+  async #create(input: CreateTenantInput): Promise<Tenant> {
     if (typeof input !== 'object' || input === null) throw new TenantDbError('VALIDATION', 'tenant input is required');
     const name = validateTenantName(input.name);
     const server = input.server ?? 'default';
@@ -69,36 +101,30 @@ export class TenantsServiceImpl implements TenantsService {
     let template = await this.#templates.ensure(server);
 
     // The 8 hex of the id make the database name unique in practice; on the rare collision, draw again.
+    // No main-database connection is held across the steps: each is one statement (or one short
+    // transaction), so any number of concurrent creates leaves the main pool to everybody else.
     for (let attempt = 0; ; attempt++) {
       const id = randomUUID();
       const databaseName = tenantDatabaseName(name, id);
-      const lock = await this.#ctx.main.connect();
-      let broken = false;
+      // Held for the whole provisioning: a repair pass that can take it knows the creator is gone.
+      const lock = await this.#ctx.locks.tryHold(provisioningLock(id));
+      if (!lock) continue; // a fresh id that somebody holds: draw another
       let templateGone = false;
       try {
-        await lock.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', provisioningLock(id));
-        try {
-          const { rows } = await lock.query<TenantRow>(
-            `INSERT INTO tenants (id, name, database_name, server, status, is_active, created_at, updated_at, created_by)
-             VALUES ($1, $2, $3, $4, 'provisioning', true, now(), now(), $5) RETURNING ${COLUMNS}`,
-            [id, name, databaseName, server, createdBy],
-          );
-          return await this.#provision(lock, rows[0]!, template);
-        } finally {
-          await lock.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', provisioningLock(id)).catch(() => {
-            broken = true;
-          });
-        }
+        const { rows } = await this.#ctx.main.query<TenantRow>(
+          `INSERT INTO tenants (id, name, database_name, server, status, is_active, created_at, updated_at, created_by)
+           VALUES ($1, $2, $3, $4, 'provisioning', true, now(), now(), $5) RETURNING ${COLUMNS}`,
+          [id, name, databaseName, server, createdBy],
+        );
+        return await this.#provision(rows[0]!, template);
       } catch (err) {
         const retry = attempt < 5;
         if (retry && sqlState(err) === PG.UNIQUE_VIOLATION && constraintOf(err)?.includes('database_name')) continue;
-        // Another process rebuilt (and dropped) the template this process knew. It is looked up again once
-        // this attempt's main connection is back: finding it may take a main connection of its own, and
-        // parallel creates each holding one could otherwise exhaust the pool and wait for ever.
+        // Another process rebuilt (and dropped) the template this process knew: look it up again.
         if (retry && sqlState(err) === PG.INVALID_CATALOG_NAME) templateGone = true;
-        else throw err instanceof TenantDbError ? err : new TenantDbError('TENANT_NOT_READY', 'tenant provisioning failed', { cause: err });
+        else throw provisioningError(err);
       } finally {
-        lock.release(broken);
+        await lock.release();
       }
       if (templateGone) {
         this.#templates.forget(server);
@@ -108,33 +134,35 @@ export class TenantsServiceImpl implements TenantsService {
   }
 
   /** Clones the database and marks the row ready; on any error, undoes both (no database without a row, no ready row without a database). */
-  async #provision(client: pg.PoolClient, row: TenantRow, template: string): Promise<Tenant> {
+  async #provision(row: TenantRow, template: string): Promise<Tenant> {
     try {
       // A spare already cloned from this template is renamed in a millisecond; else clone now.
       if (!(await this.#templates.claimSpare(row.server, row.database_name))) {
         await this.#admin.createDatabase(row.server, row.database_name, template);
       }
-      const tenant = await this.#finish(client, row);
+      const tenant = await this.#finish(row);
       this.#templates.refill(row.server);
       return tenant;
     } catch (err) {
       await this.#admin.dropDatabase(row.server, row.database_name).catch(() => {});
-      await client.query('DELETE FROM tenants WHERE id = $1', [row.id]).catch(async () => {
+      const main = this.#ctx.main;
+      await main.query('DELETE FROM tenants WHERE id = $1', [row.id]).catch(async () => {
         // The row could not be removed: say so, so that repair() (or a reader) never takes it for ready.
-        await client.query(`UPDATE tenants SET status = 'failed', updated_at = now() WHERE id = $1`, [row.id]).catch(() => {});
+        await main.query(`UPDATE tenants SET status = 'failed', updated_at = now() WHERE id = $1`, [row.id]).catch(() => {});
       });
       throw err;
     }
   }
 
   /** Ready, and the creator becomes admin, in one transaction. */
-  async #finish(client: pg.ClientBase, row: TenantRow): Promise<Tenant> {
-    await client.query('BEGIN');
-    try {
+  async #finish(row: TenantRow): Promise<Tenant> {
+    const tenant = await this.#ctx.mainTransaction(async (client) => {
       const { rows } = await client.query<TenantRow>(
-        `UPDATE tenants SET status = 'ready', updated_at = now() WHERE id = $1 RETURNING ${COLUMNS}`,
+        `UPDATE tenants SET status = 'ready', updated_at = now() WHERE id = $1 AND status = 'provisioning' RETURNING ${COLUMNS}`,
         [row.id],
       );
+      // Gone or failed meanwhile (a repair pass that found the creator's lock session lost): not ours to finish.
+      if (!rows[0]) throw new TenantDbError('TENANT_NOT_READY', 'the tenant was removed while it was being provisioned');
       if (row.created_by !== null) {
         // Only if the account still exists: repair may finish a tenant long after its creator was deleted.
         await client.query(
@@ -144,13 +172,10 @@ export class TenantsServiceImpl implements TenantsService {
           [row.created_by, row.id],
         );
       }
-      await client.query('COMMIT');
-      this.#changed(row.id);
-      return toTenant(rows[0]!);
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw err;
-    }
+      return toTenant(rows[0]);
+    });
+    this.#changed(row.id);
+    return tenant;
   }
 
   async #assertActiveUser(userId: string): Promise<void> {
@@ -250,41 +275,32 @@ export class TenantsServiceImpl implements TenantsService {
     const result: RepairResult = { finished: [], removed: [], failed: [] };
     const { rows } = await this.#ctx.main.query<TenantRow>(`SELECT ${COLUMNS} FROM tenants WHERE status <> 'ready'`);
     for (const row of rows) {
-      const client = await this.#ctx.main.connect();
-      let broken = false;
       // One row that cannot be repaired (its server no longer configured or unreachable) must not stop the
       // others, nor init(): it is reported and left for a later pass.
       try {
-        const { rows: got } = await client.query<{ locked: boolean }>(
-          'SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS locked',
-          provisioningLock(row.id),
-        );
-        if (!got[0]!.locked) continue; // its creator is still at work
+        const lock = await this.#ctx.locks.tryHold(provisioningLock(row.id));
+        if (!lock) continue; // its creator is still at work
         try {
-          const { rows: current } = await client.query<TenantRow>(`SELECT ${COLUMNS} FROM tenants WHERE id = $1`, [row.id]);
+          const { rows: current } = await this.#ctx.main.query<TenantRow>(`SELECT ${COLUMNS} FROM tenants WHERE id = $1`, [row.id]);
           const now = current[0];
           if (!now || now.status === 'ready') continue;
           const exists = await this.#admin.databaseExists(now.server, now.database_name);
           if (now.status === 'provisioning' && exists) {
-            await this.#finish(client, now);
+            await this.#finish(now);
             result.finished.push(now.id);
           } else {
             await this.#admin.dropDatabase(now.server, now.database_name);
-            await client.query('DELETE FROM tenants WHERE id = $1', [now.id]);
+            await this.#ctx.main.query('DELETE FROM tenants WHERE id = $1', [now.id]);
             this.#changed(now.id);
             result.removed.push(now.id);
           }
         } finally {
-          await client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', provisioningLock(row.id)).catch(() => {
-            broken = true;
-          });
+          await lock.release();
         }
       } catch (err) {
         const error = asTenantDbError(err);
         result.failed.push({ tenantId: row.id, error });
         this.#ctx.logger.warn({ tenantId: row.id, err: error.message }, 'could not repair a half-provisioned tenant');
-      } finally {
-        client.release(broken);
       }
     }
     if (result.finished.length || result.removed.length) {

@@ -1,8 +1,7 @@
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { isTenantDbError } from '../../src/errors.js';
-import type { PoolOptions } from '../../src/platform/options.js';
-import { TenantPoolManager, type PoolKey } from '../../src/pools/tenant-pool-manager.js';
+import { TenantPoolManager, type PoolKey, type TenantPoolManagerOptions } from '../../src/pools/tenant-pool-manager.js';
 import { adminQuery, dbUrl, serverUrl, uniqueName } from '../support/env.js';
 
 // Plain databases stand in for tenant databases: the pool manager only needs somewhere to connect.
@@ -18,7 +17,7 @@ function server(): string {
 
 const key = (database: string): PoolKey => ({ server: server(), database });
 
-function options(overrides: Partial<PoolOptions> = {}): Required<PoolOptions> {
+function options(overrides: Partial<TenantPoolManagerOptions> = {}): TenantPoolManagerOptions {
   return {
     maxTenantPools: 10,
     maxConnectionsPerTenant: 2,
@@ -30,7 +29,7 @@ function options(overrides: Partial<PoolOptions> = {}): Required<PoolOptions> {
 }
 
 const managers: TenantPoolManager[] = [];
-function manager(overrides: Partial<PoolOptions> = {}, drainTimeoutMs?: number): TenantPoolManager {
+function manager(overrides: Partial<TenantPoolManagerOptions> = {}, drainTimeoutMs?: number): TenantPoolManager {
   const m = new TenantPoolManager(options(overrides), undefined, drainTimeoutMs === undefined ? {} : { drainTimeoutMs });
   managers.push(m);
   return m;
@@ -115,7 +114,7 @@ describe('TenantPoolManager: the connection budget', () => {
 });
 
 describe('TenantPoolManager: waiting for the budget', () => {
-  it('fails a waiter with TENANT_NOT_READY after acquireTimeoutMs while the holders keep working', async () => {
+  it('fails a waiter with UNAVAILABLE after acquireTimeoutMs while the holders keep working', async () => {
     const pools = manager({ maxConnections: 2, maxConnectionsPerTenant: 2, acquireTimeoutMs: 300 });
     const h1 = await pools.acquire(key(A));
     const h2 = await pools.acquire(key(A));
@@ -129,7 +128,7 @@ describe('TenantPoolManager: waiting for the budget', () => {
     // The holders' connections keep working while someone waits.
     expect((await h1.client.query<{ one: number }>('SELECT 1 AS one')).rows[0]!.one).toBe(1);
     const err = await waiting;
-    expect(isTenantDbError(err, 'TENANT_NOT_READY')).toBe(true);
+    expect(isTenantDbError(err, 'UNAVAILABLE')).toBe(true);
     expect((await h2.client.query<{ two: number }>('SELECT 2 AS two')).rows[0]!.two).toBe(2);
     expect(pools.stats().connections.open).toBe(2);
     h1.release();
@@ -345,14 +344,14 @@ describe('TenantPoolManager: failures', () => {
     }
   });
 
-  it('reports an unknown database as NOT_FOUND and an unreachable server as TENANT_NOT_READY, without the password', async () => {
+  it('reports an unknown database as NOT_FOUND and an unreachable server as UNAVAILABLE, without the password', async () => {
     const pools = manager();
     const missing = await pools.query(key(uniqueName('tdbt_missing')), 'SELECT 1').catch((err: unknown) => err);
     expect(isTenantDbError(missing, 'NOT_FOUND')).toBe(true);
 
     const unreachable = { server: 'postgres://someone:sekret-pw@127.0.0.1:1', database: A };
     const down = await pools.query(unreachable, 'SELECT 1').catch((err: unknown) => err);
-    expect(isTenantDbError(down, 'TENANT_NOT_READY')).toBe(true);
+    expect(isTenantDbError(down, 'UNAVAILABLE')).toBe(true);
     expect((down as Error).message).not.toContain('sekret-pw');
 
     // Failed pools hold nothing.
@@ -408,7 +407,7 @@ describe('TenantPoolManager: ending', () => {
     expect(pools.stats().pools.misses).toBe(3);
     const queued = pools.acquire(key(C)).catch((err: unknown) => err);
     await pools.endPool(key(C)); // fails the queued caller, destroys the lent client after drainTimeoutMs
-    expect(isTenantDbError(await queued, 'TENANT_NOT_READY')).toBe(true);
+    expect(isTenantDbError(await queued, 'UNAVAILABLE')).toBe(true);
     await expect(lent.client.query('SELECT 1')).rejects.toBeInstanceOf(Error);
     lent.release();
     await vi.waitFor(async () => expect(await serverConnections([C])).toBe(0), { timeout: 10_000, interval: 20 });

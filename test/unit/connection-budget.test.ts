@@ -83,7 +83,7 @@ describe('ConnectionBudget', () => {
     expect(budget.inUse).toBe(1);
   });
 
-  it('rejects a waiter with TENANT_NOT_READY after the timeout and keeps the others queued', async () => {
+  it('rejects a waiter with UNAVAILABLE after the timeout and keeps the others queued', async () => {
     vi.useFakeTimers();
     const budget = new ConnectionBudget(1, { timeoutMs: 1_000 });
     const holder = await budget.acquire();
@@ -93,7 +93,7 @@ describe('ConnectionBudget', () => {
 
     await vi.advanceTimersByTimeAsync(100);
     const err = await shortResult;
-    expect(isTenantDbError(err, 'TENANT_NOT_READY')).toBe(true);
+    expect(isTenantDbError(err, 'UNAVAILABLE')).toBe(true);
     expect(budget.waiting).toBe(1);
     expect(budget.inUse).toBe(1);
 
@@ -110,7 +110,7 @@ describe('ConnectionBudget', () => {
     const holder = await budget.acquire();
     const late = budget.acquire().catch((err: unknown) => err);
     await vi.advanceTimersByTimeAsync(50);
-    expect(isTenantDbError(await late, 'TENANT_NOT_READY')).toBe(true);
+    expect(isTenantDbError(await late, 'UNAVAILABLE')).toBe(true);
     holder.release();
     expect(budget.inUse).toBe(0);
   });

@@ -36,7 +36,7 @@ describe('BudgetedClient', () => {
     const held = await budget.acquire();
     const client = new Client(config);
     const err = await new Promise<unknown>((resolve) => client.connect((e: Error | null) => resolve(e)));
-    expect(isTenantDbError(err, 'TENANT_NOT_READY')).toBe(true);
+    expect(isTenantDbError(err, 'UNAVAILABLE')).toBe(true);
     expect(hooks.onOpen).toHaveBeenCalledTimes(1);
     expect(hooks.onClose).toHaveBeenCalledTimes(1);
     expect(client.holdsSlot).toBe(false);

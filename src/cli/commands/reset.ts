@@ -14,9 +14,13 @@ async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>)
   }
 }
 
-/** The URL of a tenant server's `postgres` database, or undefined for a server this config does not name. */
+/** The direct URL of a tenant server's `postgres` database, or undefined for a server this config does not name. */
 function serverAdminUrl(options: PlatformOptions, server: string): string | undefined {
-  const url = options.tenantServers?.[server] ?? (server === 'default' ? options.mainUrl : undefined);
+  const configured = options.tenantServers?.[server];
+  const url =
+    typeof configured === 'object' && configured !== null
+      ? (configured.adminUrl ?? configured.url)
+      : (configured ?? (server === 'default' ? (options.mainAdminUrl ?? options.mainUrl) : undefined));
   return url === undefined ? undefined : databaseUrl(url);
 }
 
@@ -28,7 +32,7 @@ function serverAdminUrl(options: PlatformOptions, server: string): string | unde
  */
 export const resetCommand: Command = async ({ platform, options, print, note }) => {
   const mainDatabase = mainDatabaseName(options.mainUrl);
-  const adminUrl = databaseUrl(options.mainUrl);
+  const adminUrl = databaseUrl(options.mainAdminUrl ?? options.mainUrl);
   const exists = await withClient(adminUrl, async (c) => (await c.query('SELECT 1 FROM pg_database WHERE datname = $1', [mainDatabase])).rowCount === 1);
   if (!exists) {
     print(`main database "${mainDatabase}" does not exist: nothing to reset`);

@@ -1,0 +1,61 @@
+import pg from 'pg';
+import { connectFailure, isMissingDatabase } from '../util/pg-errors.js';
+import { redactUrl } from '../util/redact.js';
+
+type ConnectCallback = ((err: Error) => void) | ((err: null, client: pg.Client) => void);
+
+/**
+ * A `pg.Client` whose connect (TCP, TLS, startup, authentication, up to the server's first ReadyForQuery)
+ * is bounded by `connectTimeoutMs`, and whose connect failures are {@link TenantDbError}s: UNAVAILABLE for
+ * an unreachable, hung or overloaded server, DATABASE for a refusal for good (a bad password). A database
+ * that does not exist is reported as the driver (or pooler) says it.
+ *
+ * Given to `pg.Pool` as its `Client`; pg-pool's own `connectionTimeoutMillis` (which bounds the wait for a
+ * free client as well) is not what bounds the connect.
+ * @internal
+ */
+export function timedClientClass(connectTimeoutMs: number, what: string): new (config?: pg.ClientConfig) => pg.Client {
+  return class TimedClient extends pg.Client {
+    readonly #what: string;
+
+    constructor(config?: pg.ClientConfig) {
+      // Copy with descriptors: pg-pool hides `password` as a non-enumerable property, which a spread would drop.
+      const own = (config ? Object.defineProperties({}, Object.getOwnPropertyDescriptors(config)) : {}) as pg.ClientConfig;
+      own.connectionTimeoutMillis = connectTimeoutMs;
+      super(own);
+      this.#what = what;
+    }
+
+    override connect(): Promise<pg.Client>;
+    override connect(callback: ConnectCallback): void;
+    override connect(callback?: ConnectCallback): Promise<pg.Client> | void {
+      const connecting = super.connect().then(
+        () => this,
+        (err: unknown) => {
+          // A missing database is left as the driver reports it: callers that create it look for that.
+          throw isMissingDatabase(err) ? err : connectFailure(err, this.#what);
+        },
+      );
+      if (!callback) return connecting;
+      // Outside the promise chain, so that a throwing callback is not turned into an unhandled rejection.
+      connecting.then(
+        () => process.nextTick(callback as (err: null, client: pg.Client) => void, null, this),
+        (err: Error) => process.nextTick(callback as (err: Error) => void, err),
+      );
+    }
+  };
+}
+
+/**
+ * Opens one `pg.Client` on `url` outside any pool, its connect bounded by `connectTimeoutMs`, with an
+ * `'error'` listener so that a connection that dies while idle never crashes the host (the next query on
+ * it reports the failure). Connect failures are {@link TenantDbError}s as {@link timedClientClass} says.
+ * @internal
+ */
+export async function openClient(url: string, connectTimeoutMs: number): Promise<pg.Client> {
+  const Client = timedClientClass(connectTimeoutMs, redactUrl(url));
+  const client = new Client({ connectionString: url });
+  client.on('error', () => {});
+  await client.connect();
+  return client;
+}
