@@ -315,24 +315,19 @@ export class TenantPoolManager {
   }
 
   async #lease(key: PoolKey): Promise<Lease> {
-    if (this.#closed) throw new TenantDbError('CLOSED', 'the tenant pool manager was closed');
-    const entry = this.#entryFor(key);
-    let client: pg.PoolClient;
-    try {
-      client = await this.#connect(entry);
-    } catch (err) {
-      // A pooler that refuses startup parameters (PgBouncer: 08P01): connect without them from now on, and
-      // send the settings with each transaction instead.
-      if (!isRefusedStartupParameter(err) || entry.server.local) throw this.#connectError(err, entry);
-      entry.server.local = true;
-      this.#logger.info({ db: entry.label }, 'the server refuses startup parameters (a pooler?): timeouts go with each transaction');
+    for (let attempt = 0; ; attempt++) {
+      if (this.#closed) throw new TenantDbError('CLOSED', 'the tenant pool manager was closed');
+      const entry = this.#entryFor(key);
       try {
-        client = await this.#connect(entry);
-      } catch (retryErr) {
-        throw this.#connectError(retryErr, entry);
+        return this.#lend(entry, await this.#connect(entry));
+      } catch (err) {
+        // A pooler that refuses startup parameters (PgBouncer: 08P01): connect without them from now on,
+        // and send the settings with each transaction instead. The failed pool may be gone: look again.
+        if (attempt > 0 || !isRefusedStartupParameter(err) || entry.server.local) throw this.#connectError(err, entry);
+        entry.server.local = true;
+        this.#logger.info({ db: entry.label }, 'the server refuses startup parameters (a pooler?): timeouts go with each transaction');
       }
     }
-    return this.#lend(entry, client);
   }
 
   /** The cached pool of `key`, created on a miss. Synchronous, so parallel first calls share one pool. */
