@@ -288,6 +288,8 @@ export class SqlUmzug extends Umzug<SqlMigrationContext> {
     try {
       lease = await this.#connect();
     } catch (err) {
+      // An unreachable or hung server is the caller's to retry, like any connection the platform opens.
+      if (err instanceof TenantDbError && err.code === 'UNAVAILABLE') throw err;
       throw migrationFailed(undefined, `${this.#family} migrations: cannot connect to the database`, err);
     }
     const { client } = lease;
