@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createPlatform, type PlatformOptions } from '../../src/index.js';
+import { resolveOptions } from '../../src/platform/options.js';
 import { thrownCode } from '../support/errors.js';
 
 const base: PlatformOptions = {
@@ -28,8 +29,53 @@ describe('createPlatform options', () => {
     ['bad server name', { ...base, tenantServers: { 'no spaces': 'postgres://h/x' } }],
     ['bad server url', { ...base, tenantServers: { eu1: 'http://h' } }],
     ['migrations not an array', { ...base, tenantMigrations: 'migrations' }],
+    ['s3.partSize under 5 MiB', { ...base, s3: { bucket: 'b', partSize: 1024 } }],
+    ['s3.queueSize zero', { ...base, s3: { bucket: 'b', queueSize: 0 } }],
+    ['s3.queueSize fractional', { ...base, s3: { bucket: 'b', queueSize: 1.5 } }],
+    ['mainAdminUrl not postgres', { ...base, mainAdminUrl: 'http://h/x' }],
+    ['mainAdminUrl without database', { ...base, mainAdminUrl: 'postgres://127.0.0.1:5432' }],
+    ['tenant server object without url', { ...base, tenantServers: { eu1: { adminUrl: 'postgres://h' } } }],
+    ['tenant server adminUrl not postgres', { ...base, tenantServers: { eu1: { url: 'postgres://h', adminUrl: 'mysql://h' } } }],
+    ['tenantServers not an object', { ...base, tenantServers: 'postgres://h' }],
+    ['zero connectTimeoutMs', { ...base, pool: { connectTimeoutMs: 0 } }],
+    ['negative statementTimeoutMs', { ...base, pool: { statementTimeoutMs: -5 } }],
+    ['zero statementTimeoutMs', { ...base, pool: { statementTimeoutMs: 0 } }],
+    ['fractional idleInTransactionTimeoutMs', { ...base, pool: { idleInTransactionTimeoutMs: 1.5 } }],
+    ['zero maxMainConnections', { ...base, pool: { maxMainConnections: 0 } }],
+    ['zero maxAdminConnections', { ...base, pool: { maxAdminConnections: 0 } }],
+    ['pool not an object', { ...base, pool: 5 }],
+    ['logger without methods', { ...base, logger: { info: () => {} } }],
   ])('throws VALIDATION synchronously: %s', (_name, options) => {
     expect(thrownCode(() => createPlatform(options as unknown as PlatformOptions))).toBe('VALIDATION');
+  });
+
+  it('fills in admin URLs: mainAdminUrl defaults to mainUrl, a server given as a string is its own admin', () => {
+    const resolved = resolveOptions({
+      ...base,
+      tenantServers: { eu1: 'postgres://u:p@eu1:5432', us1: { url: 'postgres://u:p@bouncer:6432', adminUrl: 'postgres://u:p@us1:5432/' } },
+    });
+    expect(resolved.mainAdminUrl).toBe(resolved.mainUrl);
+    expect(resolved.tenantServers.eu1).toEqual({ url: 'postgres://u:p@eu1:5432', adminUrl: 'postgres://u:p@eu1:5432' });
+    expect(resolved.tenantServers.us1).toEqual({ url: 'postgres://u:p@bouncer:6432', adminUrl: 'postgres://u:p@us1:5432' });
+    expect(resolved.tenantServers.default).toEqual({ url: 'postgres://postgres:secret-pw@127.0.0.1:1', adminUrl: 'postgres://postgres:secret-pw@127.0.0.1:1' });
+    const pooled = resolveOptions({ ...base, mainUrl: 'postgres://u@bouncer:6432/saas', mainAdminUrl: 'postgres://u@db:5432/saas' });
+    expect(pooled.tenantServers.default).toEqual({ url: 'postgres://u@bouncer:6432', adminUrl: 'postgres://u@db:5432' });
+  });
+
+  it('fills in the pool defaults: connect timeout 10 s, no statement timeout, idle in transaction 60 s', () => {
+    expect(resolveOptions(base).pool).toEqual({
+      maxTenantPools: 50,
+      maxConnectionsPerTenant: 4,
+      maxConnections: 50,
+      idleMs: 30_000,
+      acquireTimeoutMs: 30_000,
+      maxMainConnections: 10,
+      maxAdminConnections: 2,
+      connectTimeoutMs: 10_000,
+      statementTimeoutMs: undefined,
+      idleInTransactionTimeoutMs: 60_000,
+    });
+    expect(resolveOptions({ ...base, pool: { idleInTransactionTimeoutMs: 0 } }).pool.idleInTransactionTimeoutMs).toBe(0);
   });
 
   it('never puts the password of mainUrl in an error message', () => {
