@@ -136,13 +136,21 @@ function isProgrammingError(err: unknown): boolean {
 /**
  * `err` as a {@link TenantDbError}: itself when it already is one, else DATABASE with `err` as the cause
  * (a connection lost, a server restarted, a statement refused by something the library did not expect).
- * A bug (a `TypeError`, `RangeError`, …) is returned as it is: it is not a database failure.
+ * A bug (a `TypeError`, `RangeError`, …) is returned as it is: it is not a database failure. A wait for a
+ * free main-database connection that timed out is UNAVAILABLE.
  * @internal
  */
 export function asTenantDbError(err: unknown): TenantDbError | Error {
   if (err instanceof TenantDbError || isProgrammingError(err)) return err as Error;
+  // pg-pool gave up waiting for a free connection of the main pool (`acquireTimeoutMs`): retry later.
+  if (err instanceof Error && err.message === POOL_WAIT_TIMEOUT) {
+    return new TenantDbError('UNAVAILABLE', 'no main-database connection became free in time (pool.acquireTimeoutMs)', { cause: err });
+  }
   return new TenantDbError('DATABASE', 'the database failed unexpectedly (see cause)', { cause: err });
 }
+
+/** What pg-pool's `connect()` rejects with once `connectionTimeoutMillis` passed without a free client. */
+const POOL_WAIT_TIMEOUT = 'timeout exceeded when trying to connect';
 
 /**
  * The same object, with every method that returns a promise rejecting only with {@link TenantDbError}s

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import net from 'node:net';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { TenantDbError, type Platform, type Tenant } from '../../src/index.js';
 import { serverUrl, useTestPlatform } from '../support/env.js';
@@ -154,5 +155,29 @@ describe('pool.idleInTransactionTimeoutMs', () => {
     expect(outcome).toBeInstanceOf(Error);
     expect(outcome).not.toBeInstanceOf(TenantDbError);
     expect((await platform.withTenant(tenant, (ctx) => ctx.query('SELECT 1 AS n'))).rows).toEqual([{ n: 1 }]);
+  });
+});
+
+describe('pool.acquireTimeoutMs on the main pool', () => {
+  const env = useTestPlatform({ pool: { maxMainConnections: 1, acquireTimeoutMs: 300 }, tenantSpares: 0 });
+
+  it('a caller that finds every main connection busy for longer gets UNAVAILABLE, and the pool works after', async () => {
+    const platform = await env.initPlatform();
+    const id = randomUUID();
+    // Another session locks the users table, so the platform's one main connection waits inside a query.
+    const blocker = new pg.Client({ connectionString: env.mainUrl });
+    await blocker.connect();
+    try {
+      await blocker.query('BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE');
+      const busy = platform.users.get(id).catch((e: unknown) => e);
+      await sleep(50);
+      const err = await platform.users.get(id).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'UNAVAILABLE', retryable: true });
+      await blocker.query('ROLLBACK');
+      expect(await busy).toMatchObject({ code: 'NOT_FOUND' });
+    } finally {
+      await blocker.end();
+    }
+    await expect(platform.users.get(id)).rejects.toMatchObject({ code: 'NOT_FOUND' });
   });
 });
