@@ -17,7 +17,8 @@ export interface FleetPools {
 export interface FleetTenants {
   list(options?: { includeInactive?: boolean }): Promise<Tenant[]>;
   get(idOrDatabaseName: string): Promise<Tenant>;
-  poolKey(tenant: Pick<Tenant, 'server' | 'databaseName'>): PoolKey;
+  /** The key of a tenant database over its server's direct admin URL. */
+  adminPoolKey(tenant: Pick<Tenant, 'server' | 'databaseName'>): PoolKey;
 }
 
 /** Runs `work` over `items` with at most `limit` at once, in order of `items`. */
@@ -59,12 +60,15 @@ export class FleetMigrations {
     };
   }
 
-  /** The Umzug instance of one tenant database (its migrations run on a pooled connection). */
+  /**
+   * The Umzug instance of one tenant database. Its migrations run on a pooled connection (inside the
+   * connection budget) over the server's direct `adminUrl`.
+   */
   async tenant(ref: Tenant | string): Promise<ReturnType<typeof createSqlUmzug>> {
     this.#ctx.assertOpen();
     const tenant = typeof ref === 'string' ? await this.#tenants.get(ref) : ref;
     return createSqlUmzug({
-      connect: this.#connector(this.#tenants.poolKey(tenant)),
+      connect: this.#connector(this.#tenants.adminPoolKey(tenant)),
       files: await this.#templates.files(),
       family: 'tenant',
       logger: this.#ctx.logger,
@@ -129,7 +133,7 @@ export class FleetMigrations {
       try {
         if (this.#ctx.closed) throw new TenantDbError('CLOSED', 'the platform was closed');
         const umzug = createSqlUmzug({
-          connect: this.#connector(this.#tenants.poolKey(tenant)),
+          connect: this.#connector(this.#tenants.adminPoolKey(tenant)),
           files,
           family: 'tenant',
           logger: this.#ctx.logger,
@@ -158,7 +162,7 @@ export class FleetMigrations {
     const rows: TenantMigrationStatus[] = [];
     await eachLimited(tenants, Math.min(4, this.#ctx.options.pool.maxConnections), async (tenant) => {
       const umzug = createSqlUmzug({
-        connect: this.#connector(this.#tenants.poolKey(tenant)),
+        connect: this.#connector(this.#tenants.adminPoolKey(tenant)),
         files,
         family: 'tenant',
         logger: this.#ctx.logger,

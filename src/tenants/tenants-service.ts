@@ -239,6 +239,7 @@ export class TenantsServiceImpl implements TenantsService {
     await this.#ctx.main.query(`UPDATE tenants SET is_active = false, updated_at = now() WHERE id = $1`, [tenant.id]);
     this.#changed(tenant.id);
     await this.#pools.endPool(this.poolKey(tenant));
+    await this.#pools.endPool(this.adminPoolKey(tenant));
     await this.#admin.dropDatabase(tenant.server, tenant.databaseName);
     await this.#store().deletePrefix(tenantPrefix(this.#ctx.options.s3.prefix, tenant.id));
     await this.#ctx.main.query('DELETE FROM tenants WHERE id = $1', [tenant.id]);
@@ -265,9 +266,14 @@ export class TenantsServiceImpl implements TenantsService {
     };
   }
 
-  /** The pool manager's key of a tenant's database. */
+  /** The pool manager's key of a tenant's database, for its traffic (the server's `url`, maybe a pooler). */
   poolKey(tenant: Pick<Tenant, 'server' | 'databaseName'>): { server: string; database: string } {
     return { server: this.#admin.serverUrl(tenant.server), database: tenant.databaseName };
+  }
+
+  /** The pool manager's key of a tenant's database over the server's direct `adminUrl`, for its migrations. */
+  adminPoolKey(tenant: Pick<Tenant, 'server' | 'databaseName'>): { server: string; database: string } {
+    return { server: this.#admin.adminServerUrl(tenant.server), database: tenant.databaseName };
   }
 
   async repair(): Promise<RepairResult> {
