@@ -1,7 +1,7 @@
 import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
-import { HTTP_STATUS, TenantDbError } from '../errors.js';
+import { TenantDbError } from '../errors.js';
 import type { TenantContext } from '../scope/types.js';
-import { checkTenancyOptions, enterRequestScope, type TenancyOptions, type TenancyPlatform } from './request-scope.js';
+import { checkTenancyOptions, enterRequestScope, errorResponse, type TenancyOptions, type TenancyPlatform } from './request-scope.js';
 
 export type { TenancyOptions, TenancyPlatform } from './request-scope.js';
 
@@ -38,7 +38,8 @@ export function tenancy(platform: TenancyPlatform, options: TenancyOptions<Reque
 
 /**
  * Express error handler: a `TenantDbError` becomes its HTTP status (see the README's table) with the
- * body `{ error: { code, message } }`; any other error passes on untouched.
+ * body `{ error: { code, message, retryable } }`, and `Retry-After: 1` when `retryable`; any other error
+ * passes on untouched.
  */
 export function errorHandler(): ErrorRequestHandler {
   return (err, _req, res, next) => {
@@ -46,6 +47,7 @@ export function errorHandler(): ErrorRequestHandler {
       next(err);
       return;
     }
-    res.status(HTTP_STATUS[err.code]).json({ error: { code: err.code, message: err.message } });
+    const { status, headers, body } = errorResponse(err);
+    res.status(status).set(headers).json(body);
   };
 }

@@ -1,8 +1,8 @@
 import type { FastifyPluginCallback, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { HTTP_STATUS, TenantDbError } from '../errors.js';
+import { TenantDbError } from '../errors.js';
 import type { TenantContext } from '../scope/types.js';
-import { checkTenancyOptions, enterRequestScope, type TenancyOptions, type TenancyPlatform } from './request-scope.js';
+import { checkTenancyOptions, enterRequestScope, errorResponse, type TenancyOptions, type TenancyPlatform } from './request-scope.js';
 
 export type { TenancyOptions, TenancyPlatform } from './request-scope.js';
 
@@ -31,7 +31,8 @@ const plugin: FastifyPluginCallback<TenancyPluginOptions> = (app, options, done)
   const previous = app.errorHandler;
   app.setErrorHandler((err, req, reply) => {
     if (err instanceof TenantDbError) {
-      return reply.status(HTTP_STATUS[err.code]).send({ error: { code: err.code, message: err.message } });
+      const { status, headers, body } = errorResponse(err);
+      return reply.status(status).headers(headers).send(body);
     }
     return previous.call(app, err, req, reply);
   });
@@ -40,7 +41,8 @@ const plugin: FastifyPluginCallback<TenancyPluginOptions> = (app, options, done)
 
 /**
  * Fastify plugin: every route registered in the same scope runs inside `platform.withTenant`, with the
- * scope as `req.tenant`; `TenantDbError`s become their HTTP status with `{ error: { code, message } }`.
+ * scope as `req.tenant`; `TenantDbError`s become their HTTP status with `{ error: { code, message, retryable } }` (and
+ * `Retry-After: 1` when `retryable`).
  *
  * @example
  * ```ts

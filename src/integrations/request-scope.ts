@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import { TenantDbError } from '../errors.js';
+import { HTTP_STATUS, TenantDbError } from '../errors.js';
 import type { Tenant } from '../tenants/types.js';
 import type { TenantContext, WithTenantOptions } from '../scope/types.js';
 
@@ -59,4 +59,21 @@ export function checkTenancyOptions(platform: unknown, options: unknown): void {
   const o = options as TenancyOptions<unknown> | undefined;
   if (typeof o?.tenant !== 'function') throw new TenantDbError('VALIDATION', 'tenancy needs a tenant(req) function');
   if (o.user !== undefined && typeof o.user !== 'function') throw new TenantDbError('VALIDATION', 'user must be a function');
+}
+
+/** The HTTP answer to a {@link TenantDbError}, the same in both integrations. */
+export interface ErrorResponse {
+  status: number;
+  /** `Retry-After` (seconds) for an error worth retrying (`retryable`: UNAVAILABLE, a lost connection). */
+  headers: Record<string, string>;
+  body: { error: { code: string; message: string; retryable: boolean } };
+}
+
+/** Status, headers and body for a {@link TenantDbError}. @internal */
+export function errorResponse(err: TenantDbError): ErrorResponse {
+  return {
+    status: HTTP_STATUS[err.code],
+    headers: err.retryable ? { 'retry-after': '1' } : {},
+    body: { error: { code: err.code, message: err.message, retryable: err.retryable } },
+  };
 }

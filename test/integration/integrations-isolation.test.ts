@@ -47,7 +47,8 @@ async function interleave(base: string): Promise<void> {
 async function errorsMapped(base: string): Promise<void> {
   const none = await fetch(`${base}/probe`);
   expect(none.status).toBe(400);
-  expect(await none.json()).toEqual({ error: { code: 'VALIDATION', message: expect.any(String) } });
+  expect(await none.json()).toEqual({ error: { code: 'VALIDATION', message: expect.any(String), retryable: false } });
+  expect(none.headers.get('retry-after')).toBeNull();
   const unknown = await fetch(`${base}/probe`, { headers: { 'x-tenant-id': 'tenant_nope_00000000' } });
   expect(unknown.status).toBe(404);
   const inactive = await fetch(`${base}/probe`, { headers: { 'x-tenant-id': (await platform.tenants.list({ includeInactive: true })).find((t) => !t.isActive)!.id } });
@@ -55,6 +56,11 @@ async function errorsMapped(base: string): Promise<void> {
   expect(((await inactive.json()) as { error: { code: string } }).error.code).toBe('TENANT_INACTIVE');
   const thrown = await fetch(`${base}/conflict`, { headers: { 'x-tenant-id': tenants[0]!.id } });
   expect(thrown.status).toBe(409);
+  // Retry later: 503 with Retry-After, and `retryable` in the body.
+  const unavailable = await fetch(`${base}/unavailable`, { headers: { 'x-tenant-id': tenants[0]!.id } });
+  expect(unavailable.status).toBe(503);
+  expect(unavailable.headers.get('retry-after')).toBe('1');
+  expect(await unavailable.json()).toEqual({ error: { code: 'UNAVAILABLE', message: 'try later', retryable: true } });
   // Other errors pass on untouched to the framework's own handling.
   const plain = await fetch(`${base}/boom`, { headers: { 'x-tenant-id': tenants[0]!.id } });
   expect(plain.status).toBe(500);
@@ -70,6 +76,9 @@ describe('Express integration', () => {
     app.get('/probe', async (req, res) => res.json(await probe(req.tenant.tenant)));
     app.get('/conflict', () => {
       throw new TenantDbError('CONFLICT', 'taken');
+    });
+    app.get('/unavailable', () => {
+      throw new TenantDbError('UNAVAILABLE', 'try later');
     });
     app.get('/boom', () => {
       throw new Error('plain');
@@ -95,6 +104,9 @@ describe('Fastify integration', () => {
     app.get('/probe', (req) => probe(req.tenant.tenant));
     app.get('/conflict', async () => {
       throw new TenantDbError('CONFLICT', 'taken');
+    });
+    app.get('/unavailable', async () => {
+      throw new TenantDbError('UNAVAILABLE', 'try later');
     });
     app.get('/boom', async () => {
       throw new Error('plain');
