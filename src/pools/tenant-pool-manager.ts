@@ -191,39 +191,20 @@ export class TenantPoolManager {
    * inside a transaction (or an aborted one) it is rolled back, or destroyed if that fails; a client
    * that emitted `'error'` is destroyed. Errors of `fn` (e.g. the caller's SQL) pass through untouched.
    */
-  async withClient<T>(key: PoolKey, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    const lease = await this.#lease(key);
-    let result: T;
-    try {
-      result = await fn(lease.client);
-    } catch (err) {
-      await lease.finish();
-      throw err;
-    }
-    const finished = lease.finish();
-    if (finished !== RELEASED) await finished; // a clean client is already back: no extra turn
-    return result;
+  withClient<T>(key: PoolKey, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    return this.#withLease(key, (lease) => fn(lease.client));
   }
 
   /**
    * One query on a pooled client (withClient shorthand). Behind a pooler that refuses startup parameters,
    * with `statementTimeoutMs` set, the query runs in a transaction of its own that carries the timeout.
    */
-  async query<R extends pg.QueryResultRow = pg.QueryResultRow>(key: PoolKey, sql: string, params?: unknown[]): Promise<pg.QueryResult<R>> {
-    const lease = await this.#lease(key);
-    let result: pg.QueryResult<R>;
-    try {
-      result =
-        lease.local && this.#options.statementTimeoutMs !== undefined
-          ? await this.#inTransaction(lease, (tx) => tx.query<R>(sql, params))
-          : await lease.client.query<R>(sql, params);
-    } catch (err) {
-      await lease.finish();
-      throw err;
-    }
-    const finished = lease.finish();
-    if (finished !== RELEASED) await finished; // a clean client is already back: no extra turn
-    return result;
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(key: PoolKey, sql: string, params?: unknown[]): Promise<pg.QueryResult<R>> {
+    return this.#withLease(key, (lease) =>
+      lease.local && this.#options.statementTimeoutMs !== undefined
+        ? this.#inTransaction(lease, (tx) => tx.query<R>(sql, params))
+        : lease.client.query<R>(sql, params),
+    );
   }
 
   /**
@@ -231,11 +212,16 @@ export class TenantPoolManager {
    * (`fn`'s error passes untouched). The transaction carries `idleInTransactionTimeoutMs` (and, behind a
    * pooler, `statementTimeoutMs`) with `SET LOCAL`, in the same round trip as its `BEGIN`.
    */
-  async transaction<T>(key: PoolKey, fn: (tx: TransactionClient) => Promise<T>): Promise<T> {
+  transaction<T>(key: PoolKey, fn: (tx: TransactionClient) => Promise<T>): Promise<T> {
+    return this.#withLease(key, (lease) => this.#inTransaction(lease, fn));
+  }
+
+  /** lease → fn(lease) → finish, also when `fn` throws; a clean client is back without an extra turn. */
+  async #withLease<T>(key: PoolKey, fn: (lease: Lease) => Promise<T>): Promise<T> {
     const lease = await this.#lease(key);
     let result: T;
     try {
-      result = await this.#inTransaction(lease, fn);
+      result = await fn(lease);
     } catch (err) {
       await lease.finish();
       throw err;
