@@ -3,7 +3,9 @@ import net from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { TenantDbError, type Platform, type Tenant } from '../../src/index.js';
+import { startPgBouncer, type RunningServer } from '../../scripts/dev-servers.js';
 import { serverUrl, useTestPlatform } from '../support/env.js';
+import { describeWithPgBouncer } from '../support/pgbouncer.js';
 import { useTempFolders } from '../support/temp-folders.js';
 
 const CONNECT_TIMEOUT_MS = 1_000;
@@ -91,6 +93,34 @@ describe('pool.connectTimeoutMs: a server that accepts and never answers', () =>
     await expectUnavailableInTime(() => platform.withTenant(tenant, (ctx) => ctx.query('SELECT 1')));
     // The slot goes back once the timed-out socket has closed (a tick later).
     await vi.waitFor(() => expect(platform.stats().connections.open).toBe(0), { timeout: 1_000, interval: 10 });
+  });
+});
+
+describeWithPgBouncer('pool.connectTimeoutMs through PgBouncer in front of a server that never answers', () => {
+  const env = useTestPlatform({ pool: { connectTimeoutMs: CONNECT_TIMEOUT_MS }, tenantSpares: 0 });
+  let silent: Awaited<ReturnType<typeof silentServer>>;
+  let bouncer: RunningServer;
+  let tenant: Tenant;
+
+  beforeAll(async () => {
+    silent = await silentServer();
+    bouncer = (await startPgBouncer({ serverUrl: silent.url, mode: 'transaction' }))!;
+    const platform = await env.initPlatform();
+    tenant = await platform.tenants.create({ name: 'behind a hung pooler' });
+  });
+
+  afterAll(async () => {
+    await bouncer?.stop();
+    await silent?.close();
+  });
+
+  it('fails the main pool and a scope with UNAVAILABLE in time, though PgBouncer itself answers', async () => {
+    const pooled = new URL(bouncer.url);
+    pooled.pathname = '/saas';
+    await expectUnavailableInTime(() => env.platform({ mainUrl: pooled.toString() }).users.get(randomUUID()));
+    pooled.pathname = '';
+    const scoped = env.platform({ tenantServers: { default: { url: pooled.toString().replace(/\/$/, ''), adminUrl: realServer() } } });
+    await expectUnavailableInTime(() => scoped.withTenant(tenant, (ctx) => ctx.query('SELECT 1')));
   });
 });
 
