@@ -6,17 +6,16 @@ export type {
   PlatformStorage,
   PlatformStats,
 } from './platform/platform.js';
-export type { PlatformOptions, S3Options, PoolOptions, Logger } from './platform/options.js';
+export type { PlatformOptions, S3Options, PoolOptions, TenantServerOptions, Logger } from './platform/options.js';
 export { TenantDbError, isTenantDbError, ERROR_CODES, HTTP_STATUS } from './errors.js';
-export type { TenantDbErrorCode } from './errors.js';
+export type { TenantDbErrorCode, TenantDbErrorOptions } from './errors.js';
 export { currentTenant } from './scope/tenant-scope.js';
 export type * from './scope/types.js';
 export type * from './users/types.js';
 export { ROLES } from './memberships/types.js';
-export type { Role, Membership, MembershipsService } from './memberships/types.js';
+export type { Role, Membership, MembershipsService, TenantMember, UserTenant } from './memberships/types.js';
 export type * from './tenants/types.js';
 export type * from './documents/types.js';
 export type * from './migrations/types.js';
 export type { MainMigrations, MigrationMeta } from './migrations/main-migrations.js';
-export type { SqlUmzug } from './migrations/sql-migrations.js';
 export type { SweepOptions, SweepResult } from './storage/storage-sweep.js';

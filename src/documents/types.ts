@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import type { Page } from '../users/types.js';
+import type { ListOptions, Page } from '../users/types.js';
 
 /** A document: a user's named reference to a stored file. */
 export interface Document {
@@ -33,14 +33,32 @@ export interface UploadInput {
   userId?: string;
 }
 
+/** Options of `ctx.documents.list`: keyset pagination, optionally one user's documents only. */
+export interface ListDocumentsOptions extends ListOptions {
+  /** Only the documents this user uploaded. Default: every document of the tenant. */
+  userId?: string;
+}
+
+/** What `ctx.documents.download` returns: the document and a stream of its bytes. */
+export interface DocumentDownload {
+  document: Document;
+  body: Readable;
+}
+
+/** Options of `ctx.documents.url`. */
+export interface DocumentUrlOptions {
+  /** Seconds the URL stays valid. Default: 900. */
+  expiresIn?: number;
+}
+
 /** `ctx.documents`: the documents of the scope's tenant. */
 export interface DocumentsService {
   upload(input: UploadInput): Promise<Document>;
   get(id: string): Promise<Document>;
-  list(options?: { userId?: string; limit?: number; cursor?: string | null }): Promise<Page<Document>>;
-  download(id: string): Promise<{ document: Document; body: Readable }>;
+  list(options?: ListDocumentsOptions): Promise<Page<Document>>;
+  download(id: string): Promise<DocumentDownload>;
   /** A presigned GET URL; `expiresIn` in seconds, default 900. */
-  url(id: string, options?: { expiresIn?: number }): Promise<string>;
+  url(id: string, options?: DocumentUrlOptions): Promise<string>;
   rename(id: string, filename: string): Promise<Document>;
   delete(id: string): Promise<void>;
 }

@@ -14,6 +14,20 @@ export interface Membership {
   joinedAt: Date;
 }
 
+/** One member of a tenant, as `memberships.listMembers` lists it. */
+export interface TenantMember {
+  user: User;
+  role: Role;
+  joinedAt: Date;
+}
+
+/** One tenant a user belongs to, as `memberships.listTenants` lists it. */
+export interface UserTenant {
+  tenant: Tenant;
+  role: Role;
+  joinedAt: Date;
+}
+
 /** `platform.memberships`. */
 export interface MembershipsService {
   /** CONFLICT when already a member; NOT_FOUND for an unknown tenant or user; VALIDATION for a bad role. */
@@ -22,6 +36,6 @@ export interface MembershipsService {
   setRole(tenantId: string, userId: string, role: Role): Promise<Membership>;
   /** Removing the last admin is CONFLICT. */
   remove(tenantId: string, userId: string): Promise<void>;
-  listMembers(tenantId: string): Promise<Array<{ user: User; role: Role; joinedAt: Date }>>;
-  listTenants(userId: string): Promise<Array<{ tenant: Tenant; role: Role; joinedAt: Date }>>;
+  listMembers(tenantId: string): Promise<TenantMember[]>;
+  listTenants(userId: string): Promise<UserTenant[]>;
 }

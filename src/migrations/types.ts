@@ -1,3 +1,5 @@
+import type { MigrateDownOptions, MigrateUpOptions, MigrationMeta } from 'umzug';
+
 /** One migration as the engine sees it. */
 export interface MigrationInfo {
   /** The file name without `.sql`, e.g. `0001_initial`. */
@@ -27,11 +29,19 @@ export interface FleetMigrateOptions {
   onProgress?: (event: FleetProgressEvent) => void;
 }
 
+/** A tenant whose migration failed, in {@link FleetMigrateResult}. */
+export interface FleetMigrateFailure {
+  tenantId: string;
+  /** The migration at fault, when one is (null: e.g. the database could not be reached). */
+  migration: string | null;
+  error: Error;
+}
+
 /** What `migrations.tenants.up` returns. Never throws half way. */
 export interface FleetMigrateResult {
   total: number;
   succeeded: string[];
-  failed: Array<{ tenantId: string; migration: string | null; error: Error }>;
+  failed: FleetMigrateFailure[];
   /** Tenants not ready (still provisioning, or failed to). */
   skipped: string[];
 }
@@ -42,4 +52,31 @@ export interface TenantMigrationStatus {
   databaseName: string;
   executed: string[];
   pending: string[];
+}
+
+/** Options of `migrations.main.up`. */
+export interface MigrationUpOptions {
+  /** Apply the pending migrations up to and including this one. Default: all of them. */
+  to?: string;
+}
+
+/** Options of `migrations.main.down`. */
+export interface MigrationDownOptions {
+  /** Revert every applied migration down to and including this one; `0`: all. Default: the last applied one. */
+  to?: string | 0;
+}
+
+/**
+ * One tenant database's migrations, as `platform.migrations.tenant()` returns them (an Umzug instance
+ * over the tenant's migration files: its `up` and `down` take umzug's options).
+ */
+export interface TenantMigrations {
+  /** Applies the pending migrations (all by default); returns those applied. */
+  up(options?: MigrateUpOptions): Promise<MigrationMeta[]>;
+  /** Reverts the last applied migration (or down to `to`; `0`: all); returns those reverted. */
+  down(options?: MigrateDownOptions): Promise<MigrationMeta[]>;
+  /** The migrations not applied yet, in the order `up` would apply them. */
+  pending(): Promise<MigrationMeta[]>;
+  /** The applied migrations that still have a file, in order. */
+  executed(): Promise<MigrationMeta[]>;
 }

@@ -36,6 +36,18 @@ export interface TenantStats {
   storedBytes: number;
 }
 
+/** Options of `tenants.list`. */
+export interface ListTenantsOptions {
+  /** Include deactivated tenants too. Default: false (active tenants only). */
+  includeInactive?: boolean;
+}
+
+/** A tenant `tenants.repair` could not repair, with the reason. */
+export interface RepairFailure {
+  tenantId: string;
+  error: Error;
+}
+
 /** What `tenants.repair` did. */
 export interface RepairResult {
   /** Tenants whose provisioning was finished. */
@@ -43,7 +55,7 @@ export interface RepairResult {
   /** Half-provisioned tenants removed. */
   removed: string[];
   /** Tenants that could not be repaired (e.g. their server is not configured), left for a later pass. */
-  failed: Array<{ tenantId: string; error: Error }>;
+  failed: RepairFailure[];
 }
 
 /** `platform.tenants`. */
@@ -51,7 +63,7 @@ export interface TenantsService {
   create(input: CreateTenantInput): Promise<Tenant>;
   /** By id or database name; NOT_FOUND if none. */
   get(idOrDatabaseName: string): Promise<Tenant>;
-  list(options?: { includeInactive?: boolean }): Promise<Tenant[]>;
+  list(options?: ListTenantsOptions): Promise<Tenant[]>;
   deactivate(id: string): Promise<Tenant>;
   activate(id: string): Promise<Tenant>;
   drop(id: string): Promise<void>;
