@@ -22,21 +22,6 @@ const run = (cmd, args, opts = {}) => execFileSync(cmd, args, { stdio: 'inherit'
 const npmInstall = (cwd, specs) =>
   run('npm', ['install', '--silent', '--no-audit', '--no-fund', '--prefer-offline', ...specs], { cwd });
 
-// Findings of the surface check that are known and wait for a fix in a source file. Each is printed;
-// a finding not listed here fails the check. Remove an entry once its fix lands (a stale entry is reported).
-const KNOWN_SURFACE_FINDINGS = new Map([
-  ['inline object type: PlatformStats.pools', 'src/platform/platform.ts: name it (e.g. `PoolStats`)'],
-  ['inline object type: PlatformStats.connections', 'src/platform/platform.ts: name it (e.g. `ConnectionStats`)'],
-  ['inline object type: MainMigrations.up(options)', 'src/migrations/main-migrations.ts: use `MigrationUpOptions`'],
-  ['inline object type: MainMigrations.down(options)', 'src/migrations/main-migrations.ts: use `MigrationDownOptions`'],
-  ['inline object type: S3Options.credentials', 'src/platform/options.ts: name it (e.g. `S3Credentials`)'],
-  ['inline object type: PlatformOptions.documents', 'src/platform/options.ts: name it (e.g. `DocumentsOptions`)'],
-  [
-    'internal declaration reachable: SqlUmzug (from PlatformMigrations.tenant)',
-    'src/platform/platform.ts: `tenant()` returns `Promise<TenantMigrations>`',
-  ],
-]);
-
 /** The entries' declaration files, per flavour, from the manifest's `exports`. */
 function declarationEntries(pkgDir) {
   const manifest = JSON.parse(readFileSync(path.join(pkgDir, 'package.json'), 'utf8'));
@@ -174,19 +159,11 @@ function checkSurface(pkgDir) {
   for (const entries of Object.values(declarationEntries(pkgDir))) {
     for (const finding of surfaceFindings(pkgDir, entries)) findings.add(finding);
   }
-  const unknown = [...findings].filter((f) => !KNOWN_SURFACE_FINDINGS.has(f)).sort();
-  for (const f of [...findings].filter((f) => KNOWN_SURFACE_FINDINGS.has(f)).sort()) {
-    console.log(`declarations: known, to fix: ${f} — ${KNOWN_SURFACE_FINDINGS.get(f)}`);
+  if (findings.size > 0) {
+    for (const f of [...findings].sort()) console.error(`declarations: ${f}`);
+    throw new Error(`the published declarations' public surface has ${findings.size} problem(s), listed above`);
   }
-  for (const f of KNOWN_SURFACE_FINDINGS.keys()) {
-    if (!findings.has(f)) console.log(`declarations: fixed (remove from KNOWN_SURFACE_FINDINGS): ${f}`);
-  }
-  if (unknown.length > 0) {
-    for (const f of unknown) console.error(`declarations: ${f}`);
-    throw new Error(`the published declarations' public surface has ${unknown.length} new problem(s), listed above`);
-  }
-  const known = findings.size;
-  console.log(`published declarations: no new problem (nothing @internal exported or reachable, every reachable type exported and named${known ? `, but for the ${known} known above` : ''})`);
+  console.log('published declarations: nothing @internal exported or reachable, every reachable type exported and named');
 }
 
 /** Runs the app's tsc on `files` (strict, skipLibCheck off, no emit) with one module setting. */

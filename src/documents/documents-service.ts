@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import type { Readable } from 'node:stream';
 import { TenantDbError } from '../errors.js';
 import type { Logger } from '../platform/options.js';
 import type { TenantContext } from '../scope/types.js';
@@ -12,7 +11,7 @@ import type { Page } from '../users/types.js';
 import { normaliseFilename } from './filename.js';
 import { uploadHashed, type HashedUpload } from './hashing-upload.js';
 import { resolveMimeType } from './mime-type.js';
-import type { Document, DocumentsService, UploadInput } from './types.js';
+import type { Document, DocumentDownload, DocumentsService, DocumentUrlOptions, ListDocumentsOptions, UploadInput } from './types.js';
 
 interface DocumentRow {
   id: string;
@@ -234,7 +233,7 @@ export class DocumentsServiceImpl implements DocumentsService {
     return toDocument(await this.#row(id));
   }
 
-  async list(options: { userId?: string; limit?: number; cursor?: string | null } = {}): Promise<Page<Document>> {
+  async list(options: ListDocumentsOptions = {}): Promise<Page<Document>> {
     const limit = pageLimit(options.limit);
     const after = options.cursor == null ? undefined : decodeCursor(options.cursor);
     const params: unknown[] = [limit + 1];
@@ -260,12 +259,12 @@ export class DocumentsServiceImpl implements DocumentsService {
     };
   }
 
-  async download(id: string): Promise<{ document: Document; body: Readable }> {
+  async download(id: string): Promise<DocumentDownload> {
     const row = await this.#row(id);
     return { document: toDocument(row), body: await this.#deps.store.get(row.s3_path) };
   }
 
-  async url(id: string, options: { expiresIn?: number } = {}): Promise<string> {
+  async url(id: string, options: DocumentUrlOptions = {}): Promise<string> {
     const expiresIn = options.expiresIn ?? 900;
     if (!Number.isInteger(expiresIn) || expiresIn < 1 || expiresIn > MAX_PRESIGN_SECONDS) {
       throw new TenantDbError('VALIDATION', `expiresIn must be an integer from 1 to ${MAX_PRESIGN_SECONDS} seconds`);

@@ -2,12 +2,10 @@ import type pg from 'pg';
 import { TenantDbError } from '../errors.js';
 import type { PlatformContext } from '../platform/platform-context.js';
 import { isUuid } from '../util/uuid.js';
-import type { Tenant } from '../tenants/types.js';
 import { tenantColumns, toTenant, type TenantRow } from '../tenants/tenant-row.js';
 import { toUser, USER_COLUMNS, type UserRow } from '../users/users-service.js';
-import type { User } from '../users/types.js';
 import { PG, constraintOf, sqlState } from '../util/pg-errors.js';
-import { ROLES, type Membership, type MembershipsService, type Role } from './types.js';
+import { ROLES, type Membership, type MembershipsService, type Role, type TenantMember, type UserTenant } from './types.js';
 
 interface MembershipRow {
   tenant_id: string;
@@ -137,7 +135,7 @@ export class MembershipsServiceImpl implements MembershipsService {
     });
   }
 
-  async listMembers(tenantId: string): Promise<Array<{ user: User; role: Role; joinedAt: Date }>> {
+  async listMembers(tenantId: string): Promise<TenantMember[]> {
     this.#ctx.assertOpen();
     if (!isUuid(tenantId)) throw new TenantDbError('NOT_FOUND', 'no such tenant');
     const columns = USER_COLUMNS.split(', ')
@@ -159,7 +157,7 @@ export class MembershipsServiceImpl implements MembershipsService {
       .map((r) => ({ user: toUser(r), role: r.role!, joinedAt: r.joined_at! }));
   }
 
-  async listTenants(userId: string): Promise<Array<{ tenant: Tenant; role: Role; joinedAt: Date }>> {
+  async listTenants(userId: string): Promise<UserTenant[]> {
     this.#ctx.assertOpen();
     if (!isUuid(userId)) throw new TenantDbError('NOT_FOUND', 'no such user');
     const { rows } = await this.#ctx.main.query<TenantRow & { role: Role | null; joined_at: Date | null; member: string }>(

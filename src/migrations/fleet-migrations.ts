@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { TenantDbError } from '../errors.js';
 import type { PlatformContext } from '../platform/platform-context.js';
-import type { Tenant } from '../tenants/types.js';
+import type { ListTenantsOptions, Tenant } from '../tenants/types.js';
 import type { TenantTemplates } from '../tenants/tenant-templates.js';
 import { createSqlUmzug, type Connector } from './sql-migrations.js';
 import type { FleetMigrateOptions, FleetMigrateResult, FleetProgressEvent, TenantMigrationStatus } from './types.js';
@@ -15,7 +15,7 @@ export interface FleetPools {
 
 /** What fleet migrations need of the tenant registry. */
 export interface FleetTenants {
-  list(options?: { includeInactive?: boolean }): Promise<Tenant[]>;
+  list(options?: ListTenantsOptions): Promise<Tenant[]>;
   get(idOrDatabaseName: string): Promise<Tenant>;
   /** The key of a tenant database over its server's direct admin URL. */
   adminPoolKey(tenant: Pick<Tenant, 'server' | 'databaseName'>): PoolKey;

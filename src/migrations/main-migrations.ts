@@ -1,6 +1,7 @@
 import type { MigrationMeta } from 'umzug';
 import type { PlatformContext } from '../platform/platform-context.js';
 import { clientConnector, createSqlUmzug, loadMigrationFiles, type SqlUmzug } from './sql-migrations.js';
+import type { MigrationDownOptions, MigrationUpOptions } from './types.js';
 
 export type { MigrationMeta } from 'umzug';
 
@@ -17,12 +18,12 @@ export type { MigrationMeta } from 'umzug';
  */
 export interface MainMigrations {
   /** Applies the pending migrations (all, or up to and including `to`); returns those applied. */
-  up(options?: { to?: string }): Promise<MigrationMeta[]>;
+  up(options?: MigrationUpOptions): Promise<MigrationMeta[]>;
   /**
    * Reverts the last applied migration, or every one down to and including `to` (`0`: all). A
    * migration without a `.down.sql` file (the built-in initial ones) cannot be reverted: MIGRATION_FAILED.
    */
-  down(options?: { to?: string | 0 }): Promise<MigrationMeta[]>;
+  down(options?: MigrationDownOptions): Promise<MigrationMeta[]>;
   /** The migrations not applied yet, in the order `up` would apply them. */
   pending(): Promise<MigrationMeta[]>;
   /** The applied migrations that still have a file, in order. */

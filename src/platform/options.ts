@@ -10,6 +10,19 @@ export interface Logger {
   error(obj: unknown, msg?: string): void;
 }
 
+/** Static AWS credentials for the object store. */
+export interface S3Credentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken?: string;
+}
+
+/** Document rules. */
+export interface DocumentsOptions {
+  /** Upload size limit in bytes, enforced on the bytes streamed. Default: none. */
+  maxBytes?: number;
+}
+
 /** Where documents' bytes go. */
 export interface S3Options {
   /** The bucket every object goes into. Required. */
@@ -21,7 +34,7 @@ export interface S3Options {
   /** Path-style addressing (needed by most S3-compatible servers). Default: true when `endpoint` is set. */
   forcePathStyle?: boolean;
   /** Default: the AWS SDK's default credential chain. */
-  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  credentials?: S3Credentials;
   /** Prepended to every key, e.g. `'app1/'`. Default: `''`. */
   prefix?: string;
   /** An S3Client to use instead of building one from the options above. */
@@ -109,10 +122,7 @@ export interface PlatformOptions {
   /** Bounds of the tenant pool manager. */
   pool?: PoolOptions;
   /** Document rules. */
-  documents?: {
-    /** Upload size limit in bytes, enforced on the bytes streamed. Default: none. */
-    maxBytes?: number;
-  };
+  documents?: DocumentsOptions;
   /** Extra folders of the host app's own tenant migrations, run after the built-in ones. */
   tenantMigrations?: string[];
   /** Extra folders of the host app's own main-database migrations, run after the built-in ones. */

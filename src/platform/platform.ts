@@ -4,14 +4,15 @@ import { MembershipsServiceImpl } from '../memberships/memberships-service.js';
 import type { MembershipsService } from '../memberships/types.js';
 import { createMainMigrations, type MainMigrations } from '../migrations/main-migrations.js';
 import { FleetMigrations } from '../migrations/fleet-migrations.js';
-import { clientConnector, type SqlUmzug } from '../migrations/sql-migrations.js';
+import { clientConnector } from '../migrations/sql-migrations.js';
 import type {
   FleetMigrateOptions,
+  TenantMigrations,
   FleetMigrateResult,
   TenantMigrationStatus,
 } from '../migrations/types.js';
 import { DocumentsServiceImpl } from '../documents/documents-service.js';
-import { TenantPoolManager } from '../pools/tenant-pool-manager.js';
+import { TenantPoolManager, type ConnectionStats, type PoolStats } from '../pools/tenant-pool-manager.js';
 import { TenantScopes } from '../scope/tenant-scope.js';
 import type { TenantContext, WithTenantOptions } from '../scope/types.js';
 import { S3ObjectStore } from '../storage/s3-object-store.js';
@@ -48,7 +49,7 @@ export interface PlatformMigrations {
   /** The tenant migrations (built-in, then the host's `tenantMigrations`) over every tenant database. */
   readonly tenants: FleetMigrationsApi;
   /** The Umzug instance of one tenant database (a `Tenant`, an id or a database name). */
-  tenant(tenant: Tenant | string): Promise<SqlUmzug>;
+  tenant(tenant: Tenant | string): Promise<TenantMigrations>;
 }
 
 /** `platform.storage`. */
@@ -62,8 +63,10 @@ export interface PlatformStorage {
 
 /** What `platform.stats()` returns. */
 export interface PlatformStats {
-  pools: { open: number; max: number; hits: number; misses: number; evictions: number };
-  connections: { open: number; max: number };
+  /** The tenant pools. */
+  pools: PoolStats;
+  /** Connections to tenant databases, against the budget. */
+  connections: ConnectionStats;
 }
 
 /** What {@link createPlatform} returns: the whole API of one multi-tenant platform. */

@@ -25,12 +25,32 @@ export interface PooledClient {
   release(err?: Error | boolean): void;
 }
 
+/** Tenant pool counters. */
+export interface PoolStats {
+  /** Pools cached plus evicted pools still draining. */
+  open: number;
+  /** `pool.maxTenantPools`. */
+  max: number;
+  /** Requests that found their tenant's pool open. */
+  hits: number;
+  /** Requests that had to open their tenant's pool. */
+  misses: number;
+  /** Pools ended to make room (pool count or connection budget). */
+  evictions: number;
+}
+
+/** Connection counters against the budget. */
+export interface ConnectionStats {
+  /** Connections to tenant databases open or opening, never above `max`. */
+  open: number;
+  /** `pool.maxConnections`. */
+  max: number;
+}
+
 /** Counters of {@link TenantPoolManager.stats}. */
 export interface PoolManagerStats {
-  /** `open`: pools cached plus evicted pools still draining; `evictions`: pools ended to make room (pool count or connection budget). */
-  pools: { open: number; max: number; hits: number; misses: number; evictions: number };
-  /** `open`: connections to tenant databases open or opening, never above `max`. */
-  connections: { open: number; max: number };
+  pools: PoolStats;
+  connections: ConnectionStats;
 }
 
 /** Bounds and timeouts of {@link TenantPoolManager} (see `PoolOptions` for what each means). */

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { isTenantDbError, TenantDbError } from '../errors.js';
 import type { PlatformContext } from '../platform/platform-context.js';
-import type { Tenant } from '../tenants/types.js';
+import type { ListTenantsOptions, Tenant } from '../tenants/types.js';
 import { isUuid } from '../util/uuid.js';
 import { parseFileObjectKey, tenantPrefix, tenantsPrefix } from './object-keys.js';
 import type { ObjectStore } from './object-store.js';
@@ -26,7 +26,7 @@ type PoolKey = { server: string; database: string };
 export interface SweepDeps {
   ctx: PlatformContext;
   tenants: {
-    list(options?: { includeInactive?: boolean }): Promise<Tenant[]>;
+    list(options?: ListTenantsOptions): Promise<Tenant[]>;
     get(id: string): Promise<Tenant>;
     poolKey(tenant: Pick<Tenant, 'server' | 'databaseName'>): PoolKey;
   };

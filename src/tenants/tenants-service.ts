@@ -10,7 +10,7 @@ import { isUuid } from '../util/uuid.js';
 import type { ServerAdmin } from './server-admin.js';
 import type { TenantTemplates } from './tenant-templates.js';
 import { tenantColumns, toTenant, type TenantRow } from './tenant-row.js';
-import type { CreateTenantInput, RepairResult, Tenant, TenantStats, TenantsService } from './types.js';
+import type { CreateTenantInput, ListTenantsOptions, RepairResult, Tenant, TenantStats, TenantsService } from './types.js';
 
 /** What the tenants service needs of the pool manager. */
 export interface TenantPools {
@@ -204,7 +204,7 @@ export class TenantsServiceImpl implements TenantsService {
     return tenant;
   }
 
-  async list(options: { includeInactive?: boolean } = {}): Promise<Tenant[]> {
+  async list(options: ListTenantsOptions = {}): Promise<Tenant[]> {
     this.#ctx.assertOpen();
     const { rows } = await this.#ctx.main.query<TenantRow>(
       `SELECT ${COLUMNS} FROM tenants ${options.includeInactive ? '' : 'WHERE is_active'} ORDER BY created_at, id`,
