@@ -34,6 +34,8 @@ export class LockSession {
   readonly #connectTimeoutMs: number;
   readonly #logger: Logger;
   #session: Promise<pg.Client> | undefined;
+  /** The shared session's statements, one after another (pg deprecates queueing them on a busy client). */
+  #queue: Promise<unknown> = Promise.resolve();
   /** Keys held on the shared session: PostgreSQL would grant one again to the same session. */
   readonly #held = new Set<string>();
   #closed = false;
@@ -92,12 +94,12 @@ export class LockSession {
     try {
       session = this.#shared();
       client = await session;
-      const { rows } = await client
-        .query<{ locked: boolean }>('SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS locked', [key])
-        .catch((err: unknown) => {
-          this.#discard(session, client);
-          throw err;
-        });
+      const { rows } = await this.#serial(() =>
+        client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS locked', [key]),
+      ).catch((err: unknown) => {
+        this.#discard(session, client);
+        throw err;
+      });
       if (!rows[0]!.locked) {
         this.#held.delete(key);
         return undefined;
@@ -113,11 +115,20 @@ export class LockSession {
         released = true;
         // A lock of a session that was lost since is gone already.
         if (this.#session === session) {
-          await client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [key]).catch(() => this.#discard(session, client));
+          await this.#serial(() => client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [key])).catch(() =>
+            this.#discard(session, client),
+          );
         }
         this.#held.delete(key);
       },
     };
+  }
+
+  /** Runs `statement` once every statement queued before it on the shared session has settled. */
+  #serial<T>(statement: () => Promise<T>): Promise<T> {
+    const next = this.#queue.then(statement, statement);
+    this.#queue = next.catch(() => {});
+    return next;
   }
 
   /** A session whose state is in doubt is ended: its locks go, and the next call opens a new one. */
