@@ -50,11 +50,18 @@ export interface S3Options {
 
 /** Bounds and timeouts of the connections the platform opens. */
 export interface PoolOptions {
-  /** Tenant pools kept open at most (least recently used is evicted). Default: 50. */
+  /**
+   * Tenant pools kept open at most (least recently used is evicted). Default: no bound but the connection
+   * budget: idle connections of as many tenant databases as `maxConnections` allows stay open.
+   */
   maxTenantPools?: number;
   /** Connections one tenant pool opens at most. Default: 4. */
   maxConnectionsPerTenant?: number;
-  /** Hard ceiling on open connections to tenant databases, across every pool. Default: 50. */
+  /**
+   * Hard ceiling on open connections to tenant databases, across every pool; also what the idle
+   * connections cache: when it is full, a new connection first closes the least valuable idle one (of the
+   * tenant asked for least often lately, then least recently). Default: 50.
+   */
   maxConnections?: number;
   /** An idle pool closes after this many milliseconds. Default: 30 000. */
   idleMs?: number;
@@ -164,8 +171,11 @@ export interface ResolvedOptions {
   logger: Logger;
 }
 
-/** {@link PoolOptions} with defaults; `statementTimeoutMs` stays undefined when not set. @internal */
-export type ResolvedPoolOptions = Required<Omit<PoolOptions, 'statementTimeoutMs'>> & { statementTimeoutMs: number | undefined };
+/** {@link PoolOptions} with defaults; `statementTimeoutMs` and `maxTenantPools` stay undefined when not set. @internal */
+export type ResolvedPoolOptions = Required<Omit<PoolOptions, 'statementTimeoutMs' | 'maxTenantPools'>> & {
+  statementTimeoutMs: number | undefined;
+  maxTenantPools: number | undefined;
+};
 
 const noop = (): void => {};
 /** The logger used when none is given. */
@@ -247,7 +257,7 @@ export function resolveOptions(options: PlatformOptions): ResolvedOptions {
   const pool = options.pool ?? {};
   if (typeof pool !== 'object' || pool === null) fail('pool must be an object');
   const resolvedPool: ResolvedPoolOptions = {
-    maxTenantPools: positiveInt(pool.maxTenantPools, 'pool.maxTenantPools', 50),
+    maxTenantPools: pool.maxTenantPools === undefined ? undefined : positiveInt(pool.maxTenantPools, 'pool.maxTenantPools', 0),
     maxConnectionsPerTenant: positiveInt(pool.maxConnectionsPerTenant, 'pool.maxConnectionsPerTenant', 4),
     maxConnections: positiveInt(pool.maxConnections, 'pool.maxConnections', 50),
     idleMs: positiveInt(pool.idleMs, 'pool.idleMs', 30_000),

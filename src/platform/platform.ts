@@ -65,8 +65,13 @@ export interface PlatformStorage {
 export interface PlatformStats {
   /** The tenant pools. */
   pools: PoolStats;
-  /** Connections to tenant databases, against the budget. */
-  connections: ConnectionStats;
+  /** Connections to tenant databases, against the budget, and per tenant server. */
+  connections: PlatformConnectionStats;
+}
+
+/** {@link ConnectionStats} of the whole platform, with the open connections of each tenant server by name. */
+export interface PlatformConnectionStats extends ConnectionStats {
+  servers: Record<string, number>;
 }
 
 /** What {@link createPlatform} returns: the whole API of one multi-tenant platform. */
@@ -244,7 +249,14 @@ class PlatformImpl implements Platform {
   }
 
   stats(): PlatformStats {
-    return this.#pools.stats();
+    const stats = this.#pools.stats();
+    // By server name: a server's tenant pools use its `url`, its migrations its `adminUrl`.
+    const open = this.#pools.openByServer();
+    const servers: Record<string, number> = {};
+    for (const [name, { url, adminUrl }] of Object.entries(this.#ctx.options.tenantServers)) {
+      servers[name] = (open.get(url) ?? 0) + (adminUrl === url ? 0 : (open.get(adminUrl) ?? 0));
+    }
+    return { ...stats, connections: { ...stats.connections, servers } };
   }
 
   init(): Promise<void> {

@@ -6,6 +6,7 @@ import { redactUrl, withDatabase } from '../util/redact.js';
 import { budgetedClientClass, type BudgetedClient } from './budgeted-client.js';
 import { ConnectionBudget } from './connection-budget.js';
 import { awaitingReadyForQuery, closeIdleClients } from './pg-internals.js';
+import { FrequencySketch, type SketchHash } from './frequency-sketch.js';
 import { connectFailure, isMissingDatabase, isRefusedStartupParameter } from '../util/pg-errors.js';
 
 /** What a lease's finish returns when the client went back synchronously. */
@@ -29,13 +30,13 @@ export interface PooledClient {
 export interface PoolStats {
   /** Pools cached plus evicted pools still draining. */
   open: number;
-  /** `pool.maxTenantPools`. */
+  /** `pool.maxTenantPools`; without it the connection budget, which then bounds the pools. */
   max: number;
-  /** Requests that found their tenant's pool open. */
+  /** Requests served on a connection already open. */
   hits: number;
-  /** Requests that had to open their tenant's pool. */
+  /** Requests that had to open a connection. */
   misses: number;
-  /** Pools ended to make room (pool count or connection budget). */
+  /** Idle connections closed to make room in the budget, and pools evicted past `maxTenantPools`. */
   evictions: number;
 }
 
@@ -55,7 +56,8 @@ export interface PoolManagerStats {
 
 /** Bounds and timeouts of {@link TenantPoolManager} (see `PoolOptions` for what each means). */
 export interface TenantPoolManagerOptions {
-  maxTenantPools: number;
+  /** Pools kept at most, least recently used evicted. Default: no bound beyond the connection budget. */
+  maxTenantPools?: number | undefined;
   maxConnectionsPerTenant: number;
   maxConnections: number;
   idleMs: number;
@@ -99,6 +101,8 @@ interface PoolEntry {
   lastUsed: number;
   /** Out of the cache: ends as soon as nothing waits on it. */
   retired: boolean;
+  /** The database's hashes in the frequency sketch, computed once. */
+  readonly hash: SketchHash;
   /** Its server refuses startup parameters (a pooler): the statement timeout is set per transaction instead. */
   readonly server: ServerSettings;
   ending: boolean;
@@ -145,7 +149,12 @@ interface Lease {
  * ```
  */
 export class TenantPoolManager {
-  readonly #options: Required<Omit<TenantPoolManagerOptions, 'statementTimeoutMs'>> & { statementTimeoutMs: number | undefined };
+  readonly #options: Required<Omit<TenantPoolManagerOptions, 'statementTimeoutMs' | 'maxTenantPools'>> & {
+    statementTimeoutMs: number | undefined;
+    maxTenantPools: number | undefined;
+  };
+  /** How often each tenant database was asked for lately: what an eviction keeps (see #reclaim). */
+  readonly #frequency: FrequencySketch;
   readonly #logger: Logger;
   readonly #servers = new Map<string, ServerSettings>();
   /** `BEGIN` with the settings of every transaction, one round trip: for servers that take startup parameters, and for those that do not. */
@@ -166,6 +175,7 @@ export class TenantPoolManager {
   constructor(options: TenantPoolManagerOptions, logger: Logger = silentLogger, extras: TenantPoolManagerExtras = {}) {
     this.#options = {
       ...options,
+      maxTenantPools: options.maxTenantPools,
       connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
       statementTimeoutMs: options.statementTimeoutMs,
       idleInTransactionTimeoutMs: options.idleInTransactionTimeoutMs ?? 60_000,
@@ -181,8 +191,11 @@ export class TenantPoolManager {
       timeoutMs: options.acquireTimeoutMs,
       onWait: () => this.#scheduleReclaim(),
     });
+    this.#frequency = new FrequencySketch(options.maxConnections);
     this.#cache = new LRUCache<string, PoolEntry>({
-      max: options.maxTenantPools,
+      // Without maxTenantPools the budget bounds the pools: one without connections is dropped (see
+      // #forgetIfEmpty), so the cache holds about as many pools as the budget has connections.
+      max: options.maxTenantPools ?? Math.max(1_000, options.maxConnections * 10),
       // Synchronous by contract: start the drain here, await it in close().
       dispose: (entry, _id, reason) => {
         if (reason === 'evict') this.#evictions++;
@@ -286,13 +299,22 @@ export class TenantPoolManager {
     return {
       pools: {
         open: this.#cache.size + this.#draining.size,
-        max: this.#options.maxTenantPools,
+        max: this.#options.maxTenantPools ?? this.#options.maxConnections,
         hits: this.#hits,
         misses: this.#misses,
         evictions: this.#evictions,
       },
       connections: { open: this.#budget.inUse, max: this.#budget.max },
     };
+  }
+
+  /** Connections open or opening per server URL (as in the pool keys), evicted pools still draining included. */
+  openByServer(): Map<string, number> {
+    const open = new Map<string, number>();
+    for (const entry of [...this.#cache.values(), ...this.#draining]) {
+      if (entry.clients.size > 0) open.set(entry.key.server, (open.get(entry.key.server) ?? 0) + entry.clients.size);
+    }
+    return open;
   }
 
   /**
@@ -340,11 +362,7 @@ export class TenantPoolManager {
   #entryFor(key: PoolKey): PoolEntry {
     const id = cacheKey(key);
     const cached = this.#cache.get(id);
-    if (cached) {
-      this.#hits++;
-      return cached;
-    }
-    this.#misses++;
+    if (cached) return cached;
     const entry = this.#createEntry(id, key);
     this.#cache.set(id, entry);
     return entry;
@@ -370,6 +388,8 @@ export class TenantPoolManager {
       onClose: (client) => {
         clients.delete(client);
         this.#checkClosed(entry);
+        // A pool left without connections holds no budget: drop it, so the budget alone bounds the pools.
+        if (clients.size === 0) process.nextTick(() => this.#forgetIfEmpty(entry));
       },
     });
     const pool = new pg.Pool({
@@ -396,6 +416,7 @@ export class TenantPoolManager {
       waiters: new Set(),
       lastUsed: Date.now(),
       retired: false,
+      hash: FrequencySketch.hash(id),
       server: settings,
       ending: false,
       closed,
@@ -408,6 +429,10 @@ export class TenantPoolManager {
   #connect(entry: PoolEntry): Promise<pg.PoolClient> {
     entry.pending++;
     entry.lastUsed = Date.now();
+    this.#frequency.increment(entry.hash);
+    // A hit is served on a connection already open (idle now, or busy and given back); a miss opens one.
+    if (entry.pool.idleCount === 0 && entry.pool.totalCount < this.#options.maxConnectionsPerTenant) this.#misses++;
+    else this.#hits++;
     return new Promise<pg.PoolClient>((resolve, reject) => {
       let settled = false;
       const settle = (err: Error | undefined, client?: pg.PoolClient): boolean => {
@@ -510,8 +535,9 @@ export class TenantPoolManager {
 
   /** Returns a client to its pool, or destroys it; a client given back while the budget has waiters is closed for them. */
   #giveBack(entry: PoolEntry, client: pg.PoolClient, destroy: Error | boolean): void {
-    const close = destroy || this.#budgetWanted();
-    client.release(close === false ? undefined : close);
+    client.release(destroy === false ? undefined : destroy);
+    // Someone waits for a slot: the least valuable idle connection goes (this one, if it is that).
+    if (this.#budgetWanted()) this.#scheduleReclaim();
   }
 
   /** True when callers wait for a connection slot that no closing connection will free. */
@@ -605,18 +631,25 @@ export class TenantPoolManager {
   #reclaim(): void {
     let need = this.#budget.waiting - this.#budget.closing;
     if (need <= 0 || this.#closed) return;
-    for (const entry of [...this.#cache.rvalues()]) {
+    // The least valuable idle connections go first: those of the databases asked for least often lately
+    // (the frequency sketch), and among equals the least recently used.
+    const candidates: Array<{ entry: PoolEntry; frequency: number }> = [];
+    for (const entry of this.#cache.values()) {
+      if (entry.pool.idleCount > 0) candidates.push({ entry, frequency: this.#frequency.frequency(entry.hash) });
+    }
+    candidates.sort((a, b) => a.frequency - b.frequency || a.entry.lastUsed - b.entry.lastUsed);
+    for (const { entry } of candidates) {
       if (need <= 0) break;
-      if (!entry) continue;
       const idle = entry.pool.idleCount;
-      if (idle === 0) continue;
-      if (entry.leases === 0 && entry.pending === 0 && entry.pool.totalCount === idle) {
-        // Wholly idle: evict the pool (counted), which closes its idle connections.
-        this.#evictions++;
+      if (entry.leases === 0 && entry.pending === 0 && entry.pool.totalCount === idle && idle <= need) {
+        // Wholly idle: evict the pool, which closes its idle connections.
+        this.#evictions += idle;
         this.#cache.delete(entry.id);
         need -= idle;
       } else {
-        need -= closeIdleClients(entry.pool, need);
+        const closed = closeIdleClients(entry.pool, need);
+        this.#evictions += closed;
+        need -= closed;
       }
     }
   }

@@ -58,6 +58,45 @@ afterAll(async () => {
   for (const db of DBS) await adminQuery(`DROP DATABASE IF EXISTS "${db}" WITH (FORCE)`);
 });
 
+describe('TenantPoolManager: the budget is the cache', () => {
+  /** The backend pid that serves a query on `db` now. */
+  const pidOf = async (pools: TenantPoolManager, db: string): Promise<number> =>
+    (await pools.query<{ pid: number }>(key(db), 'SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+
+  it('keeps idle connections of as many tenants as the budget holds, without a pool count bound', async () => {
+    const pools = manager({ maxTenantPools: undefined, maxConnectionsPerTenant: 1, maxConnections: 8 });
+    for (const db of DBS.slice(0, 8)) await pools.query(key(db), 'SELECT 1');
+    expect(await serverConnections(DBS)).toBe(8);
+    expect(pools.stats().pools).toMatchObject({ open: 8, misses: 8, hits: 0, evictions: 0 });
+    for (const db of DBS.slice(0, 8)) await pools.query(key(db), 'SELECT 1');
+    expect(pools.stats().pools).toMatchObject({ misses: 8, hits: 8, evictions: 0 });
+  });
+
+  it('when the budget is full, closes the idle connection of the tenant asked for least often, not the least recent', async () => {
+    const pools = manager({ maxTenantPools: undefined, maxConnectionsPerTenant: 1, maxConnections: 4 });
+    const [hot1, hot2, hot3, ...cold] = DBS as [string, string, string, ...string[]];
+    // Three hot tenants, asked for often; then used less recently than the cold ones that follow.
+    for (let i = 0; i < 10; i++) for (const db of [hot1, hot2, hot3]) await pools.query(key(db), 'SELECT 1');
+    const pids = await Promise.all([hot1, hot2, hot3].map((db) => pidOf(pools, db)));
+    // A stream of cold tenants, each once: each takes the fourth slot from the previous cold one.
+    for (const db of cold) await pools.query(key(db), 'SELECT 1');
+    expect(pools.stats().connections.open).toBeLessThanOrEqual(4);
+    const evictions = pools.stats().pools.evictions;
+    expect(evictions).toBe(cold.length - 1);
+    // The hot tenants still have their connections (the same backends), and are served without connecting.
+    const misses = pools.stats().pools.misses;
+    expect(await Promise.all([hot1, hot2, hot3].map((db) => pidOf(pools, db)))).toEqual(pids);
+    expect(pools.stats().pools.misses).toBe(misses);
+    expect(await serverConnections(DBS)).toBeLessThanOrEqual(4);
+  });
+
+  it('reports open connections per server', async () => {
+    const pools = manager({ maxTenantPools: undefined, maxConnectionsPerTenant: 2, maxConnections: 6 });
+    await Promise.all([pools.query(key(A), 'SELECT pg_sleep(0.05)'), pools.query(key(A), 'SELECT pg_sleep(0.05)'), pools.query(key(B), 'SELECT 1')]);
+    expect(pools.openByServer()).toEqual(new Map([[server(), 3]]));
+  });
+});
+
 describe('TenantPoolManager: the connection budget', () => {
   it('stays within maxConnections under churn (12 tenants, 3 pools of 2, budget 6, 24 callers)', async () => {
     const pools = manager({ maxTenantPools: 3, maxConnectionsPerTenant: 2, maxConnections: 6 });
@@ -226,10 +265,11 @@ describe('TenantPoolManager: pools', () => {
     );
     expect(results.every((r) => r.rows[0]!.db === B)).toBe(true);
     const stats = pools.stats();
-    expect(stats.pools.misses).toBe(1);
-    expect(stats.pools.hits).toBe(99);
+    // A miss is a request that opened a connection: the pool's four; the other 96 reused them.
+    expect(stats.pools.misses).toBe(4);
+    expect(stats.pools.hits).toBe(96);
     expect(stats.pools.open).toBe(1);
-    expect(stats.connections.open).toBeLessThanOrEqual(4);
+    expect(stats.connections.open).toBe(4);
   });
 
   it('closes pools idle for idleMs, and their connections', async () => {

@@ -64,7 +64,7 @@ describe('createPlatform options', () => {
 
   it('fills in the pool defaults: connect timeout 10 s, no statement timeout, idle in transaction 60 s', () => {
     expect(resolveOptions(base).pool).toEqual({
-      maxTenantPools: 50,
+      maxTenantPools: undefined,
       maxConnectionsPerTenant: 4,
       maxConnections: 50,
       idleMs: 30_000,

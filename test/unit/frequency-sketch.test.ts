@@ -1,0 +1,45 @@
+import { describe, expect, it } from 'vitest';
+import { FrequencySketch } from '../../src/pools/frequency-sketch.js';
+
+describe('FrequencySketch', () => {
+  it('counts uses per key, up to 15, and never mixes up two keys used alone', () => {
+    const sketch = new FrequencySketch(100);
+    const a = FrequencySketch.hash('tenant_a');
+    const b = FrequencySketch.hash('tenant_b');
+    expect(sketch.frequency(a)).toBe(0);
+    for (let i = 0; i < 3; i++) sketch.increment(a);
+    sketch.increment(b);
+    expect(sketch.frequency(a)).toBe(3);
+    expect(sketch.frequency(b)).toBe(1);
+    for (let i = 0; i < 40; i++) sketch.increment(a);
+    expect(sketch.frequency(a)).toBe(15);
+  });
+
+  it('hashes a key the same way every time, and different keys differently', () => {
+    expect(FrequencySketch.hash('x')).toEqual(FrequencySketch.hash('x'));
+    const hashes = new Set(Array.from({ length: 1000 }, (_, i) => FrequencySketch.hash(`tenant_${i}`).h1));
+    expect(hashes.size).toBe(1000);
+  });
+
+  it('ranks a Zipf workload: the hottest keys have the highest estimates', () => {
+    const sketch = new FrequencySketch(100);
+    const keys = Array.from({ length: 500 }, (_, i) => FrequencySketch.hash(`tenant_${i}`));
+    // Key i is used about 1000 / (i + 1) times.
+    for (let round = 0; round < 1000; round++) {
+      for (let i = 0; i < keys.length; i++) if (round % (i + 1) === 0) sketch.increment(keys[i]!);
+    }
+    const hot = keys.slice(0, 5).map((k) => sketch.frequency(k));
+    const cold = keys.slice(400).map((k) => sketch.frequency(k));
+    expect(Math.min(...hot)).toBeGreaterThan(Math.max(...cold));
+  });
+
+  it('fades old popularity: after enough other uses, a once-hot key counts less than a newly hot one', () => {
+    const sketch = new FrequencySketch(4); // 64 slots per row, halving every 640 counted uses
+    const old = FrequencySketch.hash('old');
+    const fresh = FrequencySketch.hash('fresh');
+    for (let i = 0; i < 15; i++) sketch.increment(old);
+    for (let i = 0; i < 2000; i++) sketch.increment(FrequencySketch.hash(`noise_${i % 50}`));
+    for (let i = 0; i < 10; i++) sketch.increment(fresh);
+    expect(sketch.frequency(old)).toBeLessThan(sketch.frequency(fresh));
+  });
+});
