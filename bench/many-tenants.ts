@@ -10,7 +10,7 @@ import type { BenchEnv } from './bench-env.js';
 import { alternate, median, runConcurrent, settle, zipfSequence } from './measure.js';
 import { fmt, type BenchResult } from './report.js';
 
-const PER_TENANT = 2;
+const PER_TENANT = 1;
 const BUDGET = 100;
 const ZIPF_S = 1.1;
 const CONCURRENCY_A = 16;
