@@ -111,6 +111,12 @@ interface PoolEntry {
   markClosed(): void;
 }
 
+const FAILURE = Symbol('tenantdb.failure');
+const LENT = Symbol('tenantdb.lent');
+
+/** A pooled client with what the manager tracks on it: its first error (null: none yet), and whether it is out. */
+type TrackedClient = pg.PoolClient & { [FAILURE]?: Error | null; [LENT]?: boolean };
+
 /** What the manager learnt of one server's connections. */
 interface ServerSettings {
   /** True once the server refused startup parameters (PgBouncer does): settings go with each transaction. */
@@ -431,7 +437,25 @@ export class TenantPoolManager {
     entry.lastUsed = Date.now();
     this.#frequency.increment(entry.hash);
     // A hit is served on a connection already open (idle now, or busy and given back); a miss opens one.
-    if (entry.pool.idleCount === 0 && entry.pool.totalCount < this.#options.maxConnectionsPerTenant) this.#misses++;
+    if (entry.pool.idleCount > 0) {
+      // The hot path of a warm tenant: pg-pool hands an idle client over on the next tick, so there is
+      // nothing to time out and no wait for endPool() or close() to cut short.
+      this.#hits++;
+      return entry.pool.connect().then(
+        (client) => {
+          entry.pending--;
+          if (entry.retired) this.#maybeEnd(entry);
+          return client;
+        },
+        (err: Error) => {
+          entry.pending--;
+          this.#maybeEnd(entry);
+          this.#forgetIfEmpty(entry);
+          throw err;
+        },
+      );
+    }
+    if (entry.pool.totalCount < this.#options.maxConnectionsPerTenant) this.#misses++;
     else this.#hits++;
     return new Promise<pg.PoolClient>((resolve, reject) => {
       let settled = false;
@@ -445,8 +469,7 @@ export class TenantPoolManager {
         return true;
       };
       const fail = (err: Error): void => void settle(err);
-      // With an idle client pg-pool answers on the next tick: no timeout to arm (the hot path of a warm tenant).
-      const timer = entry.pool.idleCount > 0 ? undefined : setTimeout(() => {
+      const timer = setTimeout(() => {
         fail(
           new TenantDbError(
             'UNAVAILABLE',
@@ -475,24 +498,29 @@ export class TenantPoolManager {
   /** Lends a connected client: an error listener while it is out, and a once-only, cleaning release. */
   #lend(entry: PoolEntry, client: pg.PoolClient): Lease {
     entry.leases++;
-    let failure: Error | undefined;
-    // pg-pool listens for errors only while a client is idle; while it is out, this listener keeps a
-    // dead connection from crashing the host. The running query (if any) gets the error itself.
-    const onError = (err: Error): void => {
-      failure ??= err;
-      this.#logger.warn({ err: err.message, db: entry.label }, 'tenant connection failed while checked out');
-    };
-    client.on('error', onError);
+    const tracked = client as TrackedClient;
+    if (tracked[FAILURE] === undefined) {
+      // Once per connection, not per lease: pg-pool listens for errors only while a client is idle; while
+      // it is out, this listener keeps a dead connection from crashing the host (the running query, if
+      // any, gets the error itself), and marks it for destruction when it comes back.
+      tracked[FAILURE] = null;
+      client.on('error', (err: Error) => {
+        tracked[FAILURE] ??= err;
+        if (tracked[LENT]) this.#logger.warn({ err: err.message, db: entry.label }, 'tenant connection failed while checked out');
+      });
+    }
+    tracked[LENT] = true;
+    const failed = (): boolean => tracked[FAILURE] !== null;
     let finishing: Promise<void> | undefined;
     const release = (destroy: Error | boolean): void => {
-      client.off('error', onError);
+      tracked[LENT] = false;
       entry.leases--;
       entry.lastUsed = Date.now();
       this.#giveBack(entry, client, destroy);
       this.#scheduleSweep();
     };
     const finish = async (err?: Error | boolean): Promise<void> => {
-      let destroy = Boolean(err) || failure !== undefined;
+      let destroy = Boolean(err) || failed();
       try {
         // ROLLBACK outside a transaction is a harmless warning, so send one whenever the status is in doubt.
         if (!destroy && (client.getTransactionStatus() !== 'I' || awaitingReadyForQuery(client))) {
@@ -504,7 +532,7 @@ export class TenantPoolManager {
             } catch {
               destroy = true;
             }
-            if (failure !== undefined || client.getTransactionStatus() !== 'I') destroy = true;
+            if (failed() || client.getTransactionStatus() !== 'I') destroy = true;
           }
         }
       } finally {
@@ -520,7 +548,7 @@ export class TenantPoolManager {
           return finishing;
         }
         // A clean client (no error, outside any transaction, nothing in flight) goes back at once.
-        if (!err && failure === undefined && client.getTransactionStatus() === 'I' && !awaitingReadyForQuery(client)) {
+        if (!err && !failed() && client.getTransactionStatus() === 'I' && !awaitingReadyForQuery(client)) {
           release(false);
           finishing = RELEASED;
           return finishing;
