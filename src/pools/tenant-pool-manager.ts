@@ -5,12 +5,12 @@ import { silentLogger, type Logger } from '../platform/options.js';
 import { redactUrl, withDatabase } from '../util/redact.js';
 import { budgetedClientClass, type BudgetedClient } from './budgeted-client.js';
 import { ConnectionBudget } from './connection-budget.js';
-import { awaitingReadyForQuery, closeIdleClients } from './pg-internals.js';
+import { chooseEvictions } from './eviction.js';
+import { lend, RELEASED, type Lease, type LeaseOwner } from './lease.js';
+import { closeIdleClients } from './pg-internals.js';
 import { FrequencySketch, type SketchHash } from './frequency-sketch.js';
 import { connectFailure, isMissingDatabase, isRefusedStartupParameter } from '../util/pg-errors.js';
 
-/** What a lease's finish returns when the client went back synchronously. */
-const RELEASED: Promise<void> = Promise.resolve();
 
 /** A tenant database: `server` is a postgres URL without a database (e.g. `postgres://u:p@h:5432`), `database` its name. */
 export interface PoolKey {
@@ -103,6 +103,8 @@ interface PoolEntry {
   retired: boolean;
   /** The database's hashes in the frequency sketch, computed once. */
   readonly hash: SketchHash;
+  /** What its leases report back to. */
+  readonly owner: LeaseOwner;
   /** Its server refuses startup parameters (a pooler): the statement timeout is set per transaction instead. */
   readonly server: ServerSettings;
   ending: boolean;
@@ -111,24 +113,10 @@ interface PoolEntry {
   markClosed(): void;
 }
 
-const FAILURE = Symbol('tenantdb.failure');
-const LENT = Symbol('tenantdb.lent');
-
-/** A pooled client with what the manager tracks on it: its first error (null: none yet), and whether it is out. */
-type TrackedClient = pg.PoolClient & { [FAILURE]?: Error | null; [LENT]?: boolean };
-
 /** What the manager learnt of one server's connections. */
 interface ServerSettings {
   /** True once the server refused startup parameters (PgBouncer does): settings go with each transaction. */
   local: boolean;
-}
-
-/** A lease: the client and a release that says when the client is back in the pool (or destroyed). */
-interface Lease {
-  client: pg.PoolClient;
-  /** The client's server takes no startup parameters: the statement timeout goes with each transaction. */
-  local: boolean;
-  finish(err?: Error | boolean): Promise<void>;
 }
 
 /**
@@ -423,6 +411,20 @@ export class TenantPoolManager {
       lastUsed: Date.now(),
       retired: false,
       hash: FrequencySketch.hash(id),
+      owner: {
+        label,
+        logger: this.#logger,
+        get local() {
+          return settings.local;
+        },
+        budgetWanted: () => this.#budgetWanted(),
+        giveBack: (client, destroy) => {
+          entry.leases--;
+          entry.lastUsed = Date.now();
+          this.#giveBack(entry, client, destroy);
+          this.#scheduleSweep();
+        },
+      },
       server: settings,
       ending: false,
       closed,
@@ -495,70 +497,10 @@ export class TenantPoolManager {
     });
   }
 
-  /** Lends a connected client: an error listener while it is out, and a once-only, cleaning release. */
+  /** Lends a connected client (see lend()): given back, it returns to its pool or is destroyed. */
   #lend(entry: PoolEntry, client: pg.PoolClient): Lease {
     entry.leases++;
-    const tracked = client as TrackedClient;
-    if (tracked[FAILURE] === undefined) {
-      // Once per connection, not per lease: pg-pool listens for errors only while a client is idle; while
-      // it is out, this listener keeps a dead connection from crashing the host (the running query, if
-      // any, gets the error itself), and marks it for destruction when it comes back.
-      tracked[FAILURE] = null;
-      client.on('error', (err: Error) => {
-        tracked[FAILURE] ??= err;
-        if (tracked[LENT]) this.#logger.warn({ err: err.message, db: entry.label }, 'tenant connection failed while checked out');
-      });
-    }
-    tracked[LENT] = true;
-    const failed = (): boolean => tracked[FAILURE] !== null;
-    let finishing: Promise<void> | undefined;
-    const release = (destroy: Error | boolean): void => {
-      tracked[LENT] = false;
-      entry.leases--;
-      entry.lastUsed = Date.now();
-      this.#giveBack(entry, client, destroy);
-      this.#scheduleSweep();
-    };
-    const finish = async (err?: Error | boolean): Promise<void> => {
-      let destroy = Boolean(err) || failed();
-      try {
-        // ROLLBACK outside a transaction is a harmless warning, so send one whenever the status is in doubt.
-        if (!destroy && (client.getTransactionStatus() !== 'I' || awaitingReadyForQuery(client))) {
-          // Closing the connection aborts the transaction anyway; when someone waits for a slot, do that.
-          if (this.#budgetWanted()) destroy = true;
-          else {
-            try {
-              await client.query('ROLLBACK');
-            } catch {
-              destroy = true;
-            }
-            if (failed() || client.getTransactionStatus() !== 'I') destroy = true;
-          }
-        }
-      } finally {
-        release(destroy ? (err instanceof Error ? err : true) : false);
-      }
-    };
-    return {
-      client,
-      local: entry.server.local,
-      finish: (err) => {
-        if (finishing) {
-          this.#logger.warn({ db: entry.label }, 'tenant client released twice; ignored');
-          return finishing;
-        }
-        // A clean client (no error, outside any transaction, nothing in flight) goes back at once.
-        if (!err && !failed() && client.getTransactionStatus() === 'I' && !awaitingReadyForQuery(client)) {
-          release(false);
-          finishing = RELEASED;
-          return finishing;
-        }
-        finishing = finish(err).catch((cleanupErr: unknown) => {
-          this.#logger.warn({ err: String(cleanupErr), db: entry.label }, 'could not return a tenant client');
-        });
-        return finishing;
-      },
-    };
+    return lend(entry.owner, client);
   }
 
   /** Returns a client to its pool, or destroys it; a client given back while the budget has waiters is closed for them. */
@@ -655,29 +597,26 @@ export class TenantPoolManager {
     });
   }
 
-  /** Someone waits for a slot: close idle connections elsewhere, least recently used pool first. */
+  /** Someone waits for a slot: close the least valuable idle connections. */
   #reclaim(): void {
-    let need = this.#budget.waiting - this.#budget.closing;
+    const need = this.#budget.waiting - this.#budget.closing;
     if (need <= 0 || this.#closed) return;
-    // The least valuable idle connections go first: those of the databases asked for least often lately
-    // (the frequency sketch), and among equals the least recently used.
-    const candidates: Array<{ entry: PoolEntry; frequency: number }> = [];
-    for (const entry of this.#cache.values()) {
-      if (entry.pool.idleCount > 0) candidates.push({ entry, frequency: this.#frequency.frequency(entry.hash) });
-    }
-    candidates.sort((a, b) => a.frequency - b.frequency || a.entry.lastUsed - b.entry.lastUsed);
-    for (const { entry } of candidates) {
-      if (need <= 0) break;
+    // The least valuable idle connections go first (see chooseEvictions): the frequency sketch knows
+    // which databases were asked for least often lately.
+    const candidates = [...this.#cache.values()].map((entry) => ({
+      entry,
+      idle: entry.pool.idleCount,
+      frequency: this.#frequency.frequency(entry.hash),
+      lastUsed: entry.lastUsed,
+    }));
+    for (const [{ entry }, count] of chooseEvictions(candidates, need)) {
       const idle = entry.pool.idleCount;
-      if (entry.leases === 0 && entry.pending === 0 && entry.pool.totalCount === idle && idle <= need) {
+      if (count === idle && entry.leases === 0 && entry.pending === 0 && entry.pool.totalCount === idle) {
         // Wholly idle: evict the pool, which closes its idle connections.
         this.#evictions += idle;
         this.#cache.delete(entry.id);
-        need -= idle;
       } else {
-        const closed = closeIdleClients(entry.pool, need);
-        this.#evictions += closed;
-        need -= closed;
+        this.#evictions += closeIdleClients(entry.pool, count);
       }
     }
   }
