@@ -39,7 +39,8 @@ export function createApp(platform: Platform): express.Express {
     res.status(201).json(await platform.memberships.add(req.tenant.tenant.id, req.body?.userId, req.body?.role));
   });
 
-  // The request itself is the body: streamed to S3 while hashed, never held in memory whole.
+  // The request itself is the body: streamed to S3 while hashed, never held in memory whole. A client that
+  // disconnects mid-body aborts the upload (the request scope's signal): nothing is stored.
   t.put('/documents/:filename', async (req, res) => {
     const document = await req.tenant.documents.upload({
       filename: req.params.filename,

@@ -66,7 +66,8 @@ export async function createApp(platform: Platform): Promise<FastifyInstance> {
         return reply.status(204).send();
       });
 
-      // Uploads: any content type reaches the handler as the raw request stream, never buffered whole.
+      // Uploads: any content type reaches the handler as the raw request stream, never buffered whole. A client
+      // that disconnects mid-body aborts the upload (the request scope's signal): nothing is stored.
       await t.register(async (uploads) => {
         uploads.removeAllContentTypeParsers();
         uploads.addContentTypeParser('*', (_req, payload, done) => done(null, payload));

@@ -1,15 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import { TenantDbError } from '../errors.js';
 import type { Logger } from '../platform/options.js';
-import type { TenantContext } from '../scope/types.js';
+import type { Queryable, TenantContext } from '../scope/types.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { fileObjectKey } from '../storage/object-keys.js';
+import { isAbortSignal, uploadAbortedError } from '../storage/upload-aborted.js';
 import { decodeCursor, encodeCursor, keysetTimestampSql, pageLimit } from '../util/cursor.js';
 import { PG, sqlState } from '../util/pg-errors.js';
 import { isUuid } from '../util/uuid.js';
 import type { Page } from '../users/types.js';
 import { normaliseFilename } from './filename.js';
 import { uploadHashed, type HashedUpload } from './hashing-upload.js';
+import { openReplayableBody } from './replayable-body.js';
 import { resolveMimeType } from './mime-type.js';
 import type { Document, DocumentDownload, DocumentsService, DocumentUrlOptions, ListDocumentsOptions, UploadInput } from './types.js';
 
@@ -60,15 +62,31 @@ export interface DocumentsDeps {
   logger: Logger;
 }
 
+/** What the upload's transactions record besides the bytes. */
+interface RecordInput {
+  filename: string;
+  mimeType: string;
+  userId: string;
+  signal: AbortSignal | undefined;
+}
+
+/** The upload's error (STORAGE, not retryable) once `signal` is aborted. */
+function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw uploadAbortedError(signal);
+}
+
 const MAX_PRESIGN_SECONDS = 7 * 24 * 3600;
 /** How long, and how often, a failed upload waits for the server to settle a COMMIT whose reply was lost. */
 const COMMIT_WAIT_MS = 5_000;
 const COMMIT_POLL_MS = 50;
 
 /**
- * `ctx.documents`: a tenant's documents. Bytes are streamed to the object store while hashed; one
- * transaction then inserts (or reuses, by content) the file row and inserts the document row, so a crash
- * leaves at most an unreferenced object for the sweep, never a row whose object is missing.
+ * `ctx.documents`: a tenant's documents. A body that can be read twice (bytes, a `{ path }` file) is hashed
+ * first and, when the tenant stores those bytes already, only a document row is recorded on that file.
+ * Otherwise the bytes are streamed to the object store while hashed; one transaction then inserts (or
+ * reuses, by content) the file row and inserts the document row, so a crash leaves at most an unreferenced
+ * object for the sweep, never a row whose object is missing. An aborted `signal` (the input's, else the
+ * scope's) stops it all up to the document's transaction.
  * @internal
  */
 export class DocumentsServiceImpl implements DocumentsService {
@@ -98,96 +116,184 @@ export class DocumentsServiceImpl implements DocumentsService {
 
   async upload(input: UploadInput): Promise<Document> {
     if (typeof input !== 'object' || input === null) throw new TenantDbError('VALIDATION', 'upload input is required');
+    const signal = input.signal ?? this.#scope.signal;
+    if (signal !== undefined && !isAbortSignal(signal)) throw new TenantDbError('VALIDATION', 'signal must be an AbortSignal');
+    if (input.onProgress !== undefined && typeof input.onProgress !== 'function') {
+      throw new TenantDbError('VALIDATION', 'onProgress must be a function');
+    }
     const userId = input.userId ?? this.#scope.userId;
     if (userId === undefined) throw new TenantDbError('VALIDATION', 'an upload needs a userId (none in the scope)');
     if (!isUuid(userId)) throw new TenantDbError('VALIDATION', 'userId must be a UUID');
     this.#assertMayWrite(userId);
     const filename = normaliseFilename(input.filename);
     const mimeType = resolveMimeType(filename, input.mimeType);
+    // Bad input is reported as such; past it, an aborted signal stops the upload before any I/O.
+    throwIfAborted(signal);
     // Fail fast on a taken name before streaming any bytes; the unique index still decides under races.
     const taken = await this.#scope.query('SELECT 1 FROM documents WHERE user_id = $1 AND filename = $2', [userId, filename]);
     if (taken.rowCount) throw new TenantDbError('CONFLICT', 'this user already has a document with that filename');
+    throwIfAborted(signal);
 
+    const progress = { bytesHashed: 0, bytesSent: 0, done: false };
+    const report = (): void => {
+      if (!input.onProgress) return;
+      try {
+        input.onProgress({ ...progress });
+      } catch (err) {
+        this.#deps.logger.warn({ err: (err as Error)?.message }, 'an upload onProgress callback threw; ignored');
+      }
+    };
+    const recordInput = { filename, mimeType, userId, signal };
     const fileId = randomUUID();
     const key = fileObjectKey(this.#deps.prefix, this.#scope.tenant.id, fileId);
-    const hashed = await uploadHashed(this.#deps.store, key, input.body, {
+    const upload = {
       maxBytes: this.#deps.maxBytes,
       contentType: mimeType,
       logger: this.#deps.logger,
-    });
+      signal,
+      onBytes: (sent: number) => {
+        progress.bytesSent = sent;
+        report();
+      },
+    };
+
+    let hashed: HashedUpload;
+    const replayable = await openReplayableBody(input.body, this.#deps.maxBytes);
+    if (replayable) {
+      // A body that can be read twice is hashed first: when the tenant already stores its bytes, none is sent.
+      try {
+        const expected = await replayable.hash({
+          signal,
+          onBytes: (n) => {
+            progress.bytesHashed = n;
+            report();
+          },
+        });
+        throwIfAborted(signal);
+        const existing = await this.#recordExisting({ ...recordInput, hashed: expected });
+        if (existing) {
+          progress.done = true;
+          report();
+          return toDocument(existing);
+        }
+        hashed = await uploadHashed(this.#deps.store, key, replayable.stream(), { ...upload, expected });
+      } finally {
+        await replayable.close();
+      }
+    } else {
+      hashed = await uploadHashed(this.#deps.store, key, input.body, upload);
+    }
 
     let result: { row: DocumentRow; reused: boolean };
     const transaction: { xid?: string } = {};
     try {
-      result = await this.#record({ fileId, key, hashed, filename, mimeType, userId }, transaction);
+      // Aborted after the last bytes went: the object goes, and nothing is recorded.
+      throwIfAborted(signal);
+      result = await this.#record({ ...recordInput, fileId, key, hashed }, transaction);
     } catch (err) {
       await this.#deleteIfUnrecorded(key, transaction.xid);
       throw err;
     }
     if (result.reused) await this.#deleteObject(key); // the bytes were already stored under the existing file
+    progress.done = true;
+    report();
     return toDocument(result.row);
   }
 
-  /** The file row (new, or an existing one with the same content) and the document row, in one transaction. */
-  async #record(
-    a: {
-      fileId: string;
-      key: string;
-      hashed: HashedUpload;
-      filename: string;
-      mimeType: string;
-      userId: string;
-    },
-    transaction: { xid?: string },
-  ): Promise<{ row: DocumentRow; reused: boolean }> {
+  /**
+   * Before any byte is sent: when the tenant already has a file with these bytes (same MD5, SHA-256 and
+   * size), records a document on it and returns its row; undefined when there is none (upload the bytes).
+   * An MD5 shared with other bytes is CONFLICT, as in {@link #record}.
+   */
+  async #recordExisting(a: RecordInput & { hashed: HashedUpload }): Promise<DocumentRow | undefined> {
+    // New bytes, the common case, cost one query and no transaction.
+    const candidate = await this.#scope.query('SELECT 1 FROM files WHERE md5_hash = $1', [a.hashed.md5]);
+    if (!candidate.rowCount) return undefined;
+    return this.#documentTransaction(async (tx) => {
+      // FOR SHARE, as in #record: a delete of this file waits for our document, then finds the file
+      // referenced and keeps it. A file deleted before we got here is not found: the bytes are uploaded.
+      const file = await this.#lockFile(tx, a.hashed);
+      if (!file) return undefined;
+      return this.#insertDocument(tx, { ...a, fileId: file, size: a.hashed.size, deduplicated: true });
+    });
+  }
+
+  /** The file with `hashed`'s MD5, locked FOR SHARE; undefined when none; CONFLICT when its SHA-256 or size differ. */
+  async #lockFile(tx: Queryable, hashed: HashedUpload): Promise<string | undefined> {
+    const existing = await tx.query<{ id: string; sha256: string; size_bytes: string }>(
+      'SELECT id, sha256, size_bytes FROM files WHERE md5_hash = $1 FOR SHARE',
+      [hashed.md5],
+    );
+    const file = existing.rows[0];
+    if (!file) return undefined;
+    if (file.sha256 !== hashed.sha256 || Number(file.size_bytes) !== hashed.size) {
+      throw new TenantDbError('CONFLICT', 'an MD5 collision with a different stored file: the upload is refused');
+    }
+    return file.id;
+  }
+
+  /** Inserts a document row (last: the abort check, then nothing but reading it back) and returns it with the transaction's id. */
+  async #insertDocument(
+    tx: Queryable,
+    a: RecordInput & { fileId: string; size: number; deduplicated: boolean },
+  ): Promise<DocumentRow & { xid: string }> {
     const actor = this.#scope.userId ?? a.userId;
+    const docId = randomUUID();
+    await tx.query(
+      `INSERT INTO documents (id, filename, file_id, user_id, mime_type, size_bytes, deduplicated, created_at, updated_at, created_by)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, now(), now(), $8)`,
+      [docId, a.filename, a.fileId, a.userId, a.mimeType, a.size, a.deduplicated, actor],
+    );
+    // The last moment an abort is honoured: throwing here rolls everything back.
+    throwIfAborted(a.signal);
+    const { rows } = await tx.query<DocumentRow & { xid: string }>(
+      `SELECT doc.*, pg_current_xact_id()::text AS xid FROM (${SELECT_DOCUMENT} WHERE d.id = $1) doc`,
+      [docId],
+    );
+    return rows[0]!;
+  }
+
+  /** A transaction of the upload; a taken filename (the unique index) is CONFLICT. */
+  async #documentTransaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
     try {
-      return await this.#scope.transaction(async (tx) => {
-        // A concurrent delete may remove the file we are about to reuse: then insert ours after all.
-        for (let attempt = 0; attempt < 3; attempt++) {
-          const inserted = await tx.query<{ id: string }>(
-            `INSERT INTO files (id, s3_path, md5_hash, sha256, size_bytes, mime_type, created_at, updated_at, created_by)
-             VALUES ($1, $2, $3, $4, $5, $6, now(), now(), $7) ON CONFLICT (md5_hash) DO NOTHING RETURNING id`,
-            [a.fileId, a.key, a.hashed.md5, a.hashed.sha256, a.hashed.size, a.mimeType, actor],
-          );
-          let fileId = inserted.rows[0]?.id;
-          const reused = fileId === undefined;
-          if (reused) {
-            // FOR SHARE: a delete of this file waits for our document, then finds the file referenced.
-            const existing = await tx.query<{ id: string; sha256: string; size_bytes: string }>(
-              'SELECT id, sha256, size_bytes FROM files WHERE md5_hash = $1 FOR SHARE',
-              [a.hashed.md5],
-            );
-            const file = existing.rows[0];
-            if (!file) continue;
-            if (file.sha256 !== a.hashed.sha256 || Number(file.size_bytes) !== a.hashed.size) {
-              throw new TenantDbError('CONFLICT', 'an MD5 collision with a different stored file: the upload is refused');
-            }
-            fileId = file.id;
-          }
-          const docId = randomUUID();
-          await tx.query(
-            `INSERT INTO documents (id, filename, file_id, user_id, mime_type, size_bytes, deduplicated, created_at, updated_at, created_by)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, now(), now(), $8)`,
-            [docId, a.filename, fileId, a.userId, a.mimeType, a.hashed.size, reused, actor],
-          );
-          // The transaction's id, so that a COMMIT whose outcome is unknown can be looked up afterwards;
-          // until it is set, no COMMIT was sent and a failure certainly committed nothing.
-          const { rows } = await tx.query<DocumentRow & { xid: string }>(
-            `SELECT doc.*, pg_current_xact_id()::text AS xid FROM (${SELECT_DOCUMENT} WHERE d.id = $1) doc`,
-            [docId],
-          );
-          transaction.xid = rows[0]!.xid;
-          return { row: rows[0]!, reused };
-        }
-        throw new TenantDbError('CONFLICT', 'the upload raced with deletes of the same content; try again');
-      });
+      return await this.#scope.transaction(fn);
     } catch (err) {
       if (sqlState(err) === PG.UNIQUE_VIOLATION) {
         throw new TenantDbError('CONFLICT', 'this user already has a document with that filename', { cause: err });
       }
       throw err;
     }
+  }
+
+  /** The file row (new, or an existing one with the same content) and the document row, in one transaction. */
+  async #record(
+    a: RecordInput & { fileId: string; key: string; hashed: HashedUpload },
+    transaction: { xid?: string },
+  ): Promise<{ row: DocumentRow; reused: boolean }> {
+    const actor = this.#scope.userId ?? a.userId;
+    return this.#documentTransaction(async (tx) => {
+      // A concurrent delete may remove the file we are about to reuse: then insert ours after all.
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const inserted = await tx.query<{ id: string }>(
+          `INSERT INTO files (id, s3_path, md5_hash, sha256, size_bytes, mime_type, created_at, updated_at, created_by)
+           VALUES ($1, $2, $3, $4, $5, $6, now(), now(), $7) ON CONFLICT (md5_hash) DO NOTHING RETURNING id`,
+          [a.fileId, a.key, a.hashed.md5, a.hashed.sha256, a.hashed.size, a.mimeType, actor],
+        );
+        let fileId = inserted.rows[0]?.id;
+        const reused = fileId === undefined;
+        if (reused) {
+          // FOR SHARE: a delete of this file waits for our document, then finds the file referenced.
+          fileId = await this.#lockFile(tx, a.hashed);
+          if (!fileId) continue;
+        }
+        const row = await this.#insertDocument(tx, { ...a, fileId: fileId!, size: a.hashed.size, deduplicated: reused });
+        // The transaction's id, so that a COMMIT whose outcome is unknown can be looked up afterwards;
+        // until it is set, no COMMIT was sent and a failure certainly committed nothing.
+        transaction.xid = row.xid;
+        return { row, reused };
+      }
+      throw new TenantDbError('CONFLICT', 'the upload raced with deletes of the same content; try again');
+    });
   }
 
   /**

@@ -3,6 +3,7 @@ import { Transform } from 'node:stream';
 import { TenantDbError } from '../errors.js';
 import { silentLogger, type Logger } from '../platform/options.js';
 import type { ObjectStore } from '../storage/object-store.js';
+import { uploadAbortedError } from '../storage/upload-aborted.js';
 import { toReadable } from './body.js';
 import type { UploadBody } from './types.js';
 
@@ -22,10 +23,25 @@ export interface UploadHashedOptions {
   maxBytes?: number;
   /** Stored as the object's Content-Type. Default: none. */
   contentType?: string;
-  /** Aborting it fails the upload with STORAGE and leaves no object. */
-  signal?: AbortSignal;
+  /**
+   * Aborting it (also before the call) fails the upload and leaves no object: STORAGE, never `retryable`,
+   * the signal's reason as `cause` (see `uploadAbortedError`).
+   */
+  signal?: AbortSignal | undefined;
+  /**
+   * The digests and size the body must have: it was read once before (to look for its bytes among the
+   * stored files) and is read again here. More bytes than `expected.size` (the upload stops at once), or
+   * other digests at the end, is CONFLICT ("the body changed between its two reads"), and leaves no object.
+   */
+  expected?: HashedUpload | undefined;
+  /** Called with the bytes handed to the store so far, as they go. */
+  onBytes?: ((bytesSent: number) => void) | undefined;
   /** Where a failed clean-up is reported. Default: silent. */
   logger?: Logger;
+}
+
+function changedError(detail: string): TenantDbError {
+  return new TenantDbError('CONFLICT', `the upload body changed between its two reads (${detail}): nothing was stored`);
 }
 
 /** A chunk from an object-mode stream as bytes, or undefined when it is not bytes at all. */
@@ -45,7 +61,8 @@ function asBytes(chunk: unknown): Buffer | undefined {
  * - the body is not a supported kind, yields something other than bytes, or fails itself: VALIDATION
  *   (the body's own error as `cause`);
  * - more than `maxBytes` bytes: VALIDATION, the upload aborted as soon as the limit is crossed;
- * - the store fails, or `signal` is aborted: STORAGE with the cause.
+ * - bytes other than `expected` (a body read before that changed since): CONFLICT;
+ * - the store fails: STORAGE with the cause; `signal` is aborted: STORAGE, not `retryable`, its reason as `cause`.
  *
  * @example
  * ```ts
@@ -58,7 +75,7 @@ export async function uploadHashed(
   body: UploadBody,
   options: UploadHashedOptions = {},
 ): Promise<HashedUpload> {
-  const { maxBytes, contentType, signal } = options;
+  const { maxBytes, contentType, signal, expected, onBytes } = options;
   const logger = options.logger ?? silentLogger;
   if (maxBytes !== undefined && (!Number.isSafeInteger(maxBytes) || maxBytes < 0)) {
     throw new TenantDbError('VALIDATION', 'maxBytes must be a non-negative integer');
@@ -84,6 +101,11 @@ export async function uploadHashed(
         return;
       }
       size += bytes.length;
+      if (expected && size > expected.size) {
+        bodyFailure ??= changedError(`more than the ${expected.size} bytes hashed`);
+        callback(bodyFailure);
+        return;
+      }
       if (maxBytes !== undefined && size > maxBytes) {
         bodyFailure ??= new TenantDbError('VALIDATION', `the upload is larger than maxBytes (${maxBytes})`);
         callback(bodyFailure);
@@ -92,6 +114,7 @@ export async function uploadHashed(
       md5.update(bytes);
       sha256.update(bytes);
       callback(null, bytes);
+      onBytes?.(size);
     },
   });
   // Failures are read from `bodyFailure` and the store's rejection; these listeners only keep an
@@ -107,6 +130,13 @@ export async function uploadHashed(
     if (!source.destroyed) source.destroy();
   });
   source.pipe(hasher);
+  // Stops the body whatever the store does with the signal (S3ObjectStore also aborts its multipart upload).
+  const onAbort = (): void => {
+    hasher.destroy(uploadAbortedError(signal!));
+  };
+  // Aborted before the call: the body is stopped (and closed) all the same, and nothing is stored.
+  if (signal?.aborted) onAbort();
+  else signal?.addEventListener('abort', onAbort, { once: true });
 
   const cleanUp = async (): Promise<void> => {
     await store.delete(key).catch((err: unknown) => {
@@ -124,12 +154,25 @@ export async function uploadHashed(
   } catch (err) {
     hasher.destroy();
     await cleanUp();
-    if (bodyFailure && !signal?.aborted) throw bodyFailure;
+    if (signal?.aborted) throw uploadAbortedError(signal);
+    if (bodyFailure) throw bodyFailure;
     throw err instanceof TenantDbError ? err : new TenantDbError('STORAGE', 'upload failed', { cause: err });
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+  }
+  if (signal?.aborted) {
+    // Aborted once the last bytes were on their way: the object exists, and must not.
+    await cleanUp();
+    throw uploadAbortedError(signal);
   }
   if (stored !== size) {
     await cleanUp();
     throw new TenantDbError('STORAGE', `the stored object has ${stored} bytes, ${size} bytes were sent`);
   }
-  return { md5: md5.digest('hex'), sha256: sha256.digest('hex'), size };
+  const result = { md5: md5.digest('hex'), sha256: sha256.digest('hex'), size };
+  if (expected && (result.size !== expected.size || result.md5 !== expected.md5 || result.sha256 !== expected.sha256)) {
+    await cleanUp();
+    throw changedError(result.size === expected.size ? 'other bytes, same size' : `${result.size} bytes, ${expected.size} hashed`);
+  }
+  return result;
 }

@@ -20,9 +20,18 @@ export interface TenancyOptions<Req> {
   user?: (req: Req) => string | undefined | null | Promise<string | undefined | null>;
 }
 
+/** The reason of a request's signal when its client went away before the response was complete. */
+function clientGone(): Error {
+  return Object.assign(new Error('the client disconnected before the response was complete'), { name: 'AbortError' });
+}
+
 /**
  * Opens the tenant scope of a request and calls `next` inside it, so the rest of the request's handling
  * (and anything it awaits) sees `currentTenant()`; the scope ends when the response closes.
+ *
+ * The scope's `signal` (the default `signal` of its uploads) aborts when the response closes before it
+ * was completely sent: the client disconnected, mid-body or while waiting for the answer. An upload
+ * streaming the request body then fails and leaves nothing stored.
  * @internal
  */
 export async function enterRequestScope<Req>(
@@ -32,6 +41,14 @@ export async function enterRequestScope<Req>(
   res: ServerResponse,
   next: (ctx: TenantContext) => void,
 ): Promise<void> {
+  const controller = new AbortController();
+  // Listened to from the start: a client may go away while the tenant is being looked up.
+  const closed = new Promise<void>((resolve) => {
+    res.once('close', () => {
+      if (!res.writableFinished) controller.abort(clientGone());
+      resolve();
+    });
+  });
   const ref = await options.tenant(req);
   if (typeof ref !== 'string' || ref.length === 0) throw new TenantDbError('VALIDATION', 'the request names no tenant');
   let userId: string | undefined;
@@ -42,12 +59,11 @@ export async function enterRequestScope<Req>(
   }
   await platform.withTenant(
     ref,
-    (ctx) =>
-      new Promise<void>((resolve) => {
-        res.once('close', resolve);
-        next(ctx);
-      }),
-    { userId },
+    (ctx) => {
+      next(ctx);
+      return closed;
+    },
+    { userId, signal: controller.signal },
   );
 }
 

@@ -5,6 +5,7 @@ import { TenantDbError, asTenantDbError } from '../errors.js';
 import type { DocumentsService } from '../documents/types.js';
 import { ROLES, type Role } from '../memberships/types.js';
 import type { PlatformContext } from '../platform/platform-context.js';
+import { isAbortSignal } from '../storage/upload-aborted.js';
 import { isUuid } from '../util/uuid.js';
 import type { Tenant } from '../tenants/types.js';
 import type { Queryable, TenantContext, WithTenantOptions } from './types.js';
@@ -49,6 +50,7 @@ class TenantContextImpl implements TenantContext {
   readonly tenant: Tenant;
   readonly role: Role | undefined;
   readonly userId: string | undefined;
+  readonly signal: AbortSignal | undefined;
   readonly #key: PoolKey;
   readonly #pools: ScopePools;
   readonly #documentsFactory: (ctx: TenantContext) => DocumentsService;
@@ -61,10 +63,12 @@ class TenantContextImpl implements TenantContext {
     key: PoolKey,
     pools: ScopePools,
     documents: (ctx: TenantContext) => DocumentsService,
+    signal: AbortSignal | undefined,
   ) {
     this.tenant = tenant;
     this.role = role;
     this.userId = userId;
+    this.signal = signal;
     this.#key = key;
     this.#pools = pools;
     this.#documentsFactory = documents;
@@ -157,7 +161,8 @@ export class TenantScopes {
   ): Promise<T> {
     this.#ctx.assertOpen();
     if (typeof fn !== 'function') throw new TenantDbError('VALIDATION', 'withTenant needs a function');
-    const userId = options.userId;
+    const { userId, signal } = options;
+    if (signal !== undefined && !isAbortSignal(signal)) throw new TenantDbError('VALIDATION', 'signal must be an AbortSignal');
     let tenant: Tenant;
     let role: Role | undefined;
     try {
@@ -169,7 +174,7 @@ export class TenantScopes {
       // The registry lookups are the library's own: a main database that fails them is DATABASE.
       throw asTenantDbError(err);
     }
-    const scope = new TenantContextImpl(tenant, role, userId, this.#tenants.poolKey(tenant), this.#pools, this.#documents);
+    const scope = new TenantContextImpl(tenant, role, userId, this.#tenants.poolKey(tenant), this.#pools, this.#documents, signal);
     return storage.run(scope, () => fn(scope));
   }
 }

@@ -20,10 +20,25 @@ export interface TenantContext extends Queryable {
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
   /** The tenant's documents. */
   readonly documents: DocumentsService;
+  /**
+   * The scope's `signal` (`withTenant(…, { signal })`), the default `signal` of its uploads; in the Express
+   * and Fastify integrations it aborts when the client disconnects before the response is complete.
+   */
+  readonly signal?: AbortSignal | undefined;
 }
 
 /** Options of `withTenant`. */
 export interface WithTenantOptions {
   /** The acting user: must be active and a member of the tenant (else FORBIDDEN). */
   userId?: string;
+  /**
+   * Cancels the scope's uploads: `ctx.documents.upload` uses it when its input has no `signal` of its
+   * own (see `UploadInput.signal`). Not passed on to scopes opened inside this one. Default: none.
+   *
+   * @example
+   * ```ts
+   * await platform.withTenant(tenantId, (ctx) => ctx.documents.upload({ filename, body: req }), { userId, signal: AbortSignal.timeout(60_000) });
+   * ```
+   */
+  signal?: AbortSignal;
 }

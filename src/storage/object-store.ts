@@ -17,7 +17,10 @@ export interface ObjectInfo {
  * {@link S3ObjectStore}; tests and alternative stores implement this shape.
  */
 export interface ObjectStore {
-  /** Streams `body` to `key` (multipart for large bodies) and returns the stored size. */
+  /**
+   * Streams `body` to `key` (multipart for large bodies) and returns the stored size. Aborting `signal`
+   * stops it and leaves no object, rejecting with `uploadAbortedError(signal)`.
+   */
   put(key: string, body: Readable, options?: { contentType?: string; signal?: AbortSignal }): Promise<PutResult>;
   /** A stream of the object's bytes; NOT_FOUND if it does not exist. */
   get(key: string): Promise<Readable>;

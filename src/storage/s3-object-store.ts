@@ -15,6 +15,7 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { TenantDbError } from '../errors.js';
 import type { Logger, S3Options } from '../platform/options.js';
 import type { ObjectInfo, ObjectStore, PutResult } from './object-store.js';
+import { uploadAbortedError } from './upload-aborted.js';
 
 const MIB = 1024 * 1024;
 /** S3's smallest multipart part (except the last). */
@@ -196,12 +197,13 @@ export class S3ObjectStore implements ObjectStore {
   /**
    * Streams `body` to `key`: one PutObject for a body smaller than a part, else a multipart upload of
    * `partSize` parts, `queueSize` at a time, aborted on failure. Then returns the size the store
-   * reports. Aborting `signal` destroys `body`, fails the upload and deletes what was stored.
+   * reports. Aborting `signal` destroys `body`, fails the upload and deletes what was stored: STORAGE, not
+   * `retryable`, with the signal's reason as `cause` (see {@link uploadAbortedError}).
    */
   async put(key: string, body: Readable, options: { contentType?: string; signal?: AbortSignal } = {}): Promise<PutResult> {
     this.#assertOpen();
     const { signal, contentType } = options;
-    if (signal?.aborted) throw new TenantDbError('STORAGE', 'upload aborted', { cause: signal.reason });
+    if (signal?.aborted) throw uploadAbortedError(signal);
     const upload = new Upload({
       client: this.#client,
       params: { Bucket: this.bucket, Key: key, Body: body, ...(contentType !== undefined && { ContentType: contentType }) },
@@ -218,7 +220,7 @@ export class S3ObjectStore implements ObjectStore {
     try {
       await upload.done();
     } catch (err) {
-      if (signal?.aborted) throw new TenantDbError('STORAGE', 'upload aborted', { cause: signal.reason });
+      if (signal?.aborted) throw uploadAbortedError(signal);
       throw storageError('upload', key, err);
     } finally {
       signal?.removeEventListener('abort', onAbort);
@@ -226,7 +228,7 @@ export class S3ObjectStore implements ObjectStore {
     if (signal?.aborted) {
       // The last part was already on its way when the signal came: the object exists, and must not.
       await this.delete(key).catch((err: unknown) => this.#logger.warn({ err, key }, 'could not delete an aborted upload'));
-      throw new TenantDbError('STORAGE', 'upload aborted', { cause: signal.reason });
+      throw uploadAbortedError(signal);
     }
     const info = await this.head(key);
     if (!info) throw new TenantDbError('STORAGE', `S3 upload of ${JSON.stringify(key)} left no object`);

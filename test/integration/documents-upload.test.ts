@@ -1,4 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Platform, Tenant, TenantContext, UploadBody } from '../../src/index.js';
@@ -15,14 +18,21 @@ describe('documents: upload of every body kind, fields, download and presigned U
   const uploader = randomUUID();
   const trusted = <T>(fn: (ctx: TenantContext) => Promise<T>): Promise<T> => platform.withTenant(tenant, fn);
 
+  const text = 'body kinds: ünïcödé ✓\n';
+  const bytes = Buffer.from(text, 'utf8');
+  let folder: string;
+
   beforeAll(async () => {
     platform = await env.initPlatform();
     tenant = await platform.tenants.create({ name: 'Uploads' });
+    folder = await mkdtemp(path.join(os.tmpdir(), 'tenantdb-upload-kinds-'));
+    await writeFile(path.join(folder, 'body.txt'), bytes);
   });
-  afterAll(() => platform.close());
+  afterAll(async () => {
+    await platform.close();
+    await rm(folder, { recursive: true, force: true });
+  });
 
-  const text = 'body kinds: ünïcödé ✓\n';
-  const bytes = Buffer.from(text, 'utf8');
   async function* generator(): AsyncGenerator<Uint8Array> {
     yield new Uint8Array(bytes.subarray(0, 5));
     yield new Uint8Array(bytes.subarray(5));
@@ -31,6 +41,7 @@ describe('documents: upload of every body kind, fields, download and presigned U
     ['Buffer', () => Buffer.from(bytes)],
     ['Uint8Array', () => new Uint8Array(bytes)],
     ['string', () => text],
+    ['{ path } file', () => ({ path: path.join(folder, 'body.txt') })],
     ['Readable', () => Readable.from([bytes.subarray(0, 3), bytes.subarray(3)])],
     ['async generator', () => generator()],
     ['Readable of strings', () => Readable.from([text.slice(0, 4), text.slice(4)])],

@@ -1,6 +1,10 @@
+import { createReadStream } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { Readable } from 'node:stream';
-import { describe, expect, it } from 'vitest';
-import { toReadable } from '../../src/documents/body.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isFileBody, toReadable } from '../../src/documents/body.js';
 import type { UploadBody } from '../../src/documents/types.js';
 import { thrownCode } from '../support/errors.js';
 import { bytesOf } from '../support/streams.js';
@@ -59,6 +63,39 @@ describe('toReadable', () => {
       yield { not: 'bytes' };
     }
     await expect(bytesOf(toReadable(gen() as AsyncIterable<Uint8Array>))).rejects.toBeInstanceOf(Error);
+  });
+
+  describe('a { path } file body', () => {
+    let dir: string;
+    beforeAll(async () => {
+      dir = await mkdtemp(path.join(os.tmpdir(), 'tenantdb-body-'));
+      await writeFile(path.join(dir, 'f.bin'), Buffer.from([1, 2, 3, 4]));
+    });
+    afterAll(() => rm(dir, { recursive: true, force: true }));
+
+    it('streams the file', async () => {
+      expect(await bytesOf(toReadable({ path: path.join(dir, 'f.bin') }))).toEqual(Buffer.from([1, 2, 3, 4]));
+    });
+
+    it('fails the stream for a missing file, with the file system error', async () => {
+      await expect(bytesOf(toReadable({ path: path.join(dir, 'missing') }))).rejects.toMatchObject({ code: 'ENOENT' });
+    });
+
+    it('refuses a path that is not a non-empty string, or holds a NUL, with VALIDATION', () => {
+      for (const p of ['', 42, undefined, null, 'a\0b']) {
+        expect(thrownCode(() => toReadable({ path: p } as unknown as UploadBody))).toBe('VALIDATION');
+      }
+    });
+
+    it('is told apart from streams, which may have a path too, and from bytes', () => {
+      const stream = createReadStream(path.join(dir, 'f.bin'));
+      expect(isFileBody(stream)).toBe(false);
+      expect(toReadable(stream)).toBe(stream);
+      stream.destroy();
+      expect(isFileBody({ path: 'x' })).toBe(true);
+      expect(isFileBody(Buffer.from('x'))).toBe(false);
+      expect(isFileBody({ not: 'a path' })).toBe(false);
+    });
   });
 
   it('rejects other values with VALIDATION', () => {

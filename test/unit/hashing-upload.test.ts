@@ -195,4 +195,75 @@ describe('uploadHashed', () => {
     expect(err.code).toBe('STORAGE');
     expect(store.objects.has('k')).toBe(false);
   });
+
+  it('reports the bytes handed to the store as they go', async () => {
+    const seen: number[] = [];
+    async function* chunks(): AsyncGenerator<Uint8Array> {
+      yield Buffer.alloc(3);
+      yield Buffer.alloc(4);
+    }
+    await uploadHashed(new MemoryStore(), 'k', chunks(), { onBytes: (n) => seen.push(n) });
+    expect(seen).toEqual([3, 7]);
+  });
+
+  it('checks a body read before against its expected digests: other bytes are CONFLICT and leave no object', async () => {
+    const expected = { md5: createHash('md5').update('abc').digest('hex'), sha256: createHash('sha256').update('abc').digest('hex'), size: 3 };
+    expect(await uploadHashed(new MemoryStore(), 'k', 'abc', { expected })).toEqual(expected);
+    for (const changed of ['abd', 'ab', 'abcd']) {
+      const store = new MemoryStore();
+      const err = await failureOf(uploadHashed(store, 'k', changed, { expected }));
+      expect(err.code).toBe('CONFLICT');
+      expect(store.objects.has('k')).toBe(false);
+    }
+  });
+
+  it('stops a body that grows past its expected size at once, with CONFLICT', async () => {
+    let produced = 0;
+    async function* endless(): AsyncGenerator<Uint8Array> {
+      for (;;) {
+        produced++;
+        yield Buffer.alloc(1024);
+      }
+    }
+    const err = await failureOf(uploadHashed(new MemoryStore(), 'k', endless(), { expected: { md5: '', sha256: '', size: 10_000 } }));
+    expect(err.code).toBe('CONFLICT');
+    expect(produced).toBeLessThan(50);
+  });
+
+  it('fails with STORAGE, not retryable, the reason as cause, when aborted before the call; the body is closed', async () => {
+    let closed = false;
+    async function* body(): AsyncGenerator<Uint8Array> {
+      try {
+        yield Buffer.from('never stored');
+      } finally {
+        closed = true;
+      }
+    }
+    const controller = new AbortController();
+    // A timeout's reason (a TimeoutError) would otherwise count as transient: an abort never is.
+    const reason = new DOMException('too slow', 'TimeoutError');
+    controller.abort(reason);
+    const store = new MemoryStore();
+    const err = await failureOf(uploadHashed(store, 'k', body(), { signal: controller.signal }));
+    expect(err).toMatchObject({ code: 'STORAGE', retryable: false });
+    expect(err.cause).toBe(reason);
+    expect(store.objects.size).toBe(0);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(closed).toBe(true);
+  });
+
+  it('fails with STORAGE when aborted mid-stream, even on a store that ignores the signal', async () => {
+    const controller = new AbortController();
+    async function* body(): AsyncGenerator<Uint8Array> {
+      for (let i = 0; i < 100; i++) {
+        if (i === 5) controller.abort();
+        yield Buffer.alloc(100);
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    }
+    const store = new MemoryStore();
+    const err = await failureOf(uploadHashed(store, 'k', body(), { signal: controller.signal }));
+    expect(err).toMatchObject({ code: 'STORAGE', retryable: false });
+    expect(store.objects.has('k')).toBe(false);
+  });
 });
