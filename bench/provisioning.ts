@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { clientConnector, createSqlUmzug, loadMigrationFiles } from '../src/migrations/sql-migrations.js';
-import { silentLogger } from '../src/platform/options.js';
+import { silentLogger } from '../src/util/logger.js';
 import type { BenchEnv } from './bench-env.js';
 import { alternate, median, now, percentile, runConcurrent } from './measure.js';
 import { fmt, type BenchResult } from './report.js';

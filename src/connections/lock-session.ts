@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { TenantDbError } from '../errors.js';
-import type { Logger } from '../platform/options.js';
+import type { Logger } from '../util/logger.js';
 import { openClient } from './timed-client.js';
 
 /**

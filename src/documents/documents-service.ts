@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { TenantDbError } from '../errors.js';
-import type { Logger } from '../platform/options.js';
+import type { Logger } from '../util/logger.js';
 import type { Queryable, TenantContext } from '../scope/types.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { fileObjectKey } from '../storage/object-keys.js';

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Transform } from 'node:stream';
 import { TenantDbError } from '../errors.js';
-import { silentLogger, type Logger } from '../platform/options.js';
+import { silentLogger, type Logger } from '../util/logger.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { uploadAbortedError } from '../storage/upload-aborted.js';
 import { toReadable } from './body.js';

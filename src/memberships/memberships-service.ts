@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { TenantDbError } from '../errors.js';
-import type { PlatformContext } from '../platform/platform-context.js';
+import type { PlatformContext } from '../core/platform-context.js';
 import { isUuid } from '../util/uuid.js';
 import { tenantColumns, toTenant, type TenantRow } from '../tenants/tenant-row.js';
 import { toUser, USER_COLUMNS, type UserRow } from '../users/users-service.js';

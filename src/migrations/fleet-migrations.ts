@@ -1,12 +1,12 @@
 import type pg from 'pg';
 import { TenantDbError } from '../errors.js';
-import type { PlatformContext } from '../platform/platform-context.js';
+import type { PlatformContext } from '../core/platform-context.js';
 import type { ListTenantsOptions, Tenant } from '../tenants/types.js';
 import type { TenantTemplates } from '../tenants/tenant-templates.js';
 import { createSqlUmzug, type Connector } from './sql-migrations.js';
 import type { FleetMigrateOptions, FleetMigrateResult, FleetProgressEvent, TenantMigrationStatus } from './types.js';
+import type { PoolKey } from '../pools/tenant-pool-manager.js';
 
-type PoolKey = { server: string; database: string };
 
 /** What fleet migrations need of the pool manager: connections inside the tenant connection budget. */
 export interface FleetPools {

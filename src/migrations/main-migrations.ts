@@ -1,5 +1,5 @@
 import type { MigrationMeta } from 'umzug';
-import type { PlatformContext } from '../platform/platform-context.js';
+import type { PlatformContext } from '../core/platform-context.js';
 import { clientConnector, createSqlUmzug, loadMigrationFiles, type SqlUmzug } from './sql-migrations.js';
 import type { MigrationDownOptions, MigrationUpOptions } from './types.js';
 

@@ -7,7 +7,7 @@ import type pg from 'pg';
 import { MigrationError, Umzug, type MigrateDownOptions, type MigrateUpOptions, type MigrationMeta, type RunnableMigration } from 'umzug';
 import { openClient } from '../connections/timed-client.js';
 import { TenantDbError } from '../errors.js';
-import type { Logger } from '../platform/options.js';
+import type { Logger } from '../util/logger.js';
 import { sqlState } from '../util/pg-errors.js';
 
 /** The two families of migrations: the main database's and every tenant database's. */

@@ -1,51 +1,16 @@
-import type { S3Client } from '@aws-sdk/client-s3';
 import { TenantDbError } from '../errors.js';
+import type { S3Options } from '../storage/s3-options.js';
+import type { ResolvedOptions, ResolvedPoolOptions, ResolvedServer } from '../core/resolved-options.js';
+import { silentLogger, type Logger } from '../util/logger.js';
+
+export type { Logger } from '../util/logger.js';
+export type { S3Credentials, S3Options } from '../storage/s3-options.js';
 import { resolveS3StoreLimits } from '../storage/s3-object-store.js';
-
-/** A pino-compatible logger. The library is silent unless one is given. */
-export interface Logger {
-  debug(obj: unknown, msg?: string): void;
-  info(obj: unknown, msg?: string): void;
-  warn(obj: unknown, msg?: string): void;
-  error(obj: unknown, msg?: string): void;
-}
-
-/** Static AWS credentials for the object store. */
-export interface S3Credentials {
-  accessKeyId: string;
-  secretAccessKey: string;
-  sessionToken?: string;
-}
 
 /** Document rules. */
 export interface DocumentsOptions {
   /** Upload size limit in bytes, enforced on the bytes streamed. Default: none. */
   maxBytes?: number;
-}
-
-/** Where documents' bytes go. */
-export interface S3Options {
-  /** The bucket every object goes into. Required. */
-  bucket: string;
-  /** An S3-compatible endpoint (MinIO, s3rver, …). Default: AWS S3 for `region`. */
-  endpoint?: string;
-  /** Default: `AWS_REGION`, else `us-east-1`. */
-  region?: string;
-  /** Path-style addressing (needed by most S3-compatible servers). Default: true when `endpoint` is set. */
-  forcePathStyle?: boolean;
-  /** Default: the AWS SDK's default credential chain. */
-  credentials?: S3Credentials;
-  /** Prepended to every key, e.g. `'app1/'`. Default: `''`. */
-  prefix?: string;
-  /** An S3Client to use instead of building one from the options above. */
-  client?: S3Client;
-  /** Bytes per multipart part of an upload; at least 5 MiB. Default: 8 MiB. */
-  partSize?: number;
-  /**
-   * Parts of one upload in flight at once. Memory per upload stays near `partSize × (queueSize + 2)`;
-   * more parts in flight help against a distant store. Default: 2.
-   */
-  queueSize?: number;
 }
 
 /** Bounds and timeouts of the connections the platform opens. */
@@ -149,37 +114,6 @@ export interface PlatformOptions {
   /** A pino-compatible logger. Default: silent. */
   logger?: Logger;
 }
-
-/** A tenant server with its admin URL filled in (both without a database). @internal */
-export interface ResolvedServer {
-  url: string;
-  adminUrl: string;
-}
-
-/** {@link PlatformOptions} with every default filled in. @internal */
-export interface ResolvedOptions {
-  mainUrl: string;
-  mainAdminUrl: string;
-  s3: S3Options & { prefix: string };
-  tenantServers: Record<string, ResolvedServer>;
-  pool: ResolvedPoolOptions;
-  documents: { maxBytes: number | undefined };
-  tenantMigrations: string[];
-  mainMigrations: string[];
-  tenantCacheMs: number;
-  tenantSpares: number;
-  logger: Logger;
-}
-
-/** {@link PoolOptions} with defaults; `statementTimeoutMs` and `maxTenantPools` stay undefined when not set. @internal */
-export type ResolvedPoolOptions = Required<Omit<PoolOptions, 'statementTimeoutMs' | 'maxTenantPools'>> & {
-  statementTimeoutMs: number | undefined;
-  maxTenantPools: number | undefined;
-};
-
-const noop = (): void => {};
-/** The logger used when none is given. */
-export const silentLogger: Logger = Object.freeze({ debug: noop, info: noop, warn: noop, error: noop });
 
 function fail(message: string): never {
   throw new TenantDbError('VALIDATION', message);

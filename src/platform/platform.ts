@@ -27,7 +27,7 @@ import { UsersServiceImpl } from '../users/users-service.js';
 import { PG, isMissingDatabase, sqlState } from '../util/pg-errors.js';
 import { databaseOf, withDatabase } from '../util/redact.js';
 import { MAX_IDENTIFIER_BYTES, quoteIdent } from '../util/sql.js';
-import { PlatformContext } from './platform-context.js';
+import { PlatformContext } from '../core/platform-context.js';
 import { resolveOptions, type PlatformOptions } from './options.js';
 
 /** `platform.migrations.tenants`: the tenant migrations over the whole fleet. */

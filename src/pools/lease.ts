@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { Logger } from '../platform/options.js';
+import type { Logger } from '../util/logger.js';
 import { awaitingReadyForQuery } from './pg-internals.js';
 
 /** What a finished lease resolves to when its client went back synchronously: compare by identity. */

@@ -1,7 +1,7 @@
 import { LRUCache } from 'lru-cache';
 import pg from 'pg';
 import { TenantDbError } from '../errors.js';
-import { silentLogger, type Logger } from '../platform/options.js';
+import { silentLogger, type Logger } from '../util/logger.js';
 import { redactUrl, withDatabase } from '../util/redact.js';
 import { budgetedClientClass, type BudgetedClient } from './budgeted-client.js';
 import { ConnectionBudget } from './connection-budget.js';

@@ -4,11 +4,12 @@ import { LRUCache } from 'lru-cache';
 import { TenantDbError, asTenantDbError } from '../errors.js';
 import type { DocumentsService } from '../documents/types.js';
 import { ROLES, type Role } from '../memberships/types.js';
-import type { PlatformContext } from '../platform/platform-context.js';
+import type { PlatformContext } from '../core/platform-context.js';
 import { isAbortSignal } from '../storage/upload-aborted.js';
 import { isUuid } from '../util/uuid.js';
 import type { Tenant } from '../tenants/types.js';
 import type { Queryable, TenantContext, WithTenantOptions } from './types.js';
+import type { PoolKey } from '../pools/tenant-pool-manager.js';
 
 // One store per process, shared by the ESM and the CJS builds when an app loads both, so that
 // `currentTenant()` from either sees a scope opened by the other.
@@ -32,7 +33,6 @@ export function currentTenant(): TenantContext | undefined {
   return storage.getStore();
 }
 
-type PoolKey = { server: string; database: string };
 
 /** What scopes need of the pool manager. */
 export interface ScopePools {

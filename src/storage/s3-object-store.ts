@@ -13,7 +13,8 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { TenantDbError } from '../errors.js';
-import type { Logger, S3Options } from '../platform/options.js';
+import type { Logger } from '../util/logger.js';
+import type { S3Options } from './s3-options.js';
 import type { ObjectInfo, ObjectStore, PutResult } from './object-store.js';
 import { uploadAbortedError } from './upload-aborted.js';
 

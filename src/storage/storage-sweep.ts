@@ -1,10 +1,11 @@
 import type pg from 'pg';
 import { isTenantDbError, TenantDbError } from '../errors.js';
-import type { PlatformContext } from '../platform/platform-context.js';
+import type { PlatformContext } from '../core/platform-context.js';
 import type { ListTenantsOptions, Tenant } from '../tenants/types.js';
 import { isUuid } from '../util/uuid.js';
 import { parseFileObjectKey, tenantPrefix, tenantsPrefix } from './object-keys.js';
 import type { ObjectStore } from './object-store.js';
+import type { PoolKey } from '../pools/tenant-pool-manager.js';
 
 /** Options of `platform.storage.sweep`. */
 export interface SweepOptions {
@@ -20,7 +21,6 @@ export interface SweepResult {
   uploadsAborted: number;
 }
 
-type PoolKey = { server: string; database: string };
 
 /** What the sweep needs of the rest of the platform. */
 export interface SweepDeps {

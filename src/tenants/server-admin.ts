@@ -1,7 +1,8 @@
 import pg from 'pg';
 import { timedClientClass } from '../connections/timed-client.js';
 import { TenantDbError } from '../errors.js';
-import type { Logger, ResolvedServer } from '../platform/options.js';
+import type { Logger } from '../util/logger.js';
+import type { ResolvedServer } from '../core/resolved-options.js';
 import { PG, sqlState } from '../util/pg-errors.js';
 import { redactUrl, withDatabase } from '../util/redact.js';
 import { quoteDatabaseName } from '../util/sql.js';

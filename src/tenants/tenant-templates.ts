@@ -7,7 +7,7 @@ import {
   migrationSetChecksum,
   type SqlMigrationFile,
 } from '../migrations/sql-migrations.js';
-import type { PlatformContext } from '../platform/platform-context.js';
+import type { PlatformContext } from '../core/platform-context.js';
 import { databaseOf } from '../util/redact.js';
 import { quoteDatabaseName } from '../util/sql.js';
 import { PG, sqlState } from '../util/pg-errors.js';

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { TenantDbError, asTenantDbError, isTransientError } from '../errors.js';
-import type { PlatformContext } from '../platform/platform-context.js';
+import type { PlatformContext } from '../core/platform-context.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { tenantPrefix } from '../storage/object-keys.js';
 import { PG, constraintOf, sqlState } from '../util/pg-errors.js';
@@ -11,12 +11,13 @@ import type { ServerAdmin } from './server-admin.js';
 import type { TenantTemplates } from './tenant-templates.js';
 import { tenantColumns, toTenant, type TenantRow } from './tenant-row.js';
 import type { CreateTenantInput, ListTenantsOptions, RepairResult, Tenant, TenantStats, TenantsService } from './types.js';
+import type { PoolKey } from '../pools/tenant-pool-manager.js';
 
 /** What the tenants service needs of the pool manager. */
 export interface TenantPools {
-  endPool(key: { server: string; database: string }): Promise<void>;
+  endPool(key: PoolKey): Promise<void>;
   query<R extends pg.QueryResultRow = pg.QueryResultRow>(
-    key: { server: string; database: string },
+    key: PoolKey,
     sql: string,
     params?: unknown[],
   ): Promise<pg.QueryResult<R>>;
@@ -267,12 +268,12 @@ export class TenantsServiceImpl implements TenantsService {
   }
 
   /** The pool manager's key of a tenant's database, for its traffic (the server's `url`, maybe a pooler). */
-  poolKey(tenant: Pick<Tenant, 'server' | 'databaseName'>): { server: string; database: string } {
+  poolKey(tenant: Pick<Tenant, 'server' | 'databaseName'>): PoolKey {
     return { server: this.#admin.serverUrl(tenant.server), database: tenant.databaseName };
   }
 
   /** The pool manager's key of a tenant's database over the server's direct `adminUrl`, for its migrations. */
-  adminPoolKey(tenant: Pick<Tenant, 'server' | 'databaseName'>): { server: string; database: string } {
+  adminPoolKey(tenant: Pick<Tenant, 'server' | 'databaseName'>): PoolKey {
     return { server: this.#admin.adminServerUrl(tenant.server), database: tenant.databaseName };
   }
 

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { TenantDbError } from '../errors.js';
-import type { PlatformContext } from '../platform/platform-context.js';
+import type { PlatformContext } from '../core/platform-context.js';
 import { isUuid } from '../util/uuid.js';
 import { PG, sqlState } from '../util/pg-errors.js';
 import { decodeCursor, encodeCursor, keysetTimestampSql, pageLimit } from '../util/cursor.js';

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../src/platform/options.js';
+import { silentLogger } from '../../src/util/logger.js';
 import { clientConnector, createSqlUmzug, loadMigrationFiles } from '../../src/migrations/sql-migrations.js';
 import { adminQuery, dbUrl, dropPlatformDatabases, uniqueName, useTestPlatform } from '../support/env.js';
 

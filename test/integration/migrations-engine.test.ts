@@ -2,7 +2,7 @@ import { unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../src/platform/options.js';
+import { silentLogger } from '../../src/util/logger.js';
 import {
   clientConnector,
   createSqlUmzug,

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { uploadHashed } from '../../src/documents/hashing-upload.js';
-import { silentLogger } from '../../src/platform/options.js';
+import { silentLogger } from '../../src/util/logger.js';
 import { S3ObjectStore } from '../../src/storage/s3-object-store.js';
 import { LOCAL_S3_CREDENTIALS } from '../../scripts/dev-servers.js';
 import { startPrivateS3 } from '../support/private-s3.js';

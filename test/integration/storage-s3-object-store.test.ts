@@ -8,7 +8,7 @@ import {
   AbortMultipartUploadCommand,
 } from '@aws-sdk/client-s3';
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { silentLogger } from '../../src/platform/options.js';
+import { silentLogger } from '../../src/util/logger.js';
 import {
   fileObjectKey,
   parseFileObjectKey,

@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { uploadHashed } from '../../src/documents/hashing-upload.js';
-import { silentLogger } from '../../src/platform/options.js';
+import { silentLogger } from '../../src/util/logger.js';
 import { S3ObjectStore } from '../../src/storage/s3-object-store.js';
 import { deletePrefix, testS3Client, uniqueName } from '../support/env.js';
 import { rejectionOf } from '../support/errors.js';

@@ -3,7 +3,8 @@ import { LockSession } from '../connections/lock-session.js';
 import { timedClientClass } from '../connections/timed-client.js';
 import { TenantDbError } from '../errors.js';
 import { redactUrl } from '../util/redact.js';
-import type { Logger, ResolvedOptions } from './options.js';
+import type { Logger } from '../util/logger.js';
+import type { ResolvedOptions } from './resolved-options.js';
 
 /**
  * The state every service of one platform shares: its options, the lazily opened main pool, and the
