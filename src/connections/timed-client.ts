@@ -47,6 +47,25 @@ export function timedClientClass(connectTimeoutMs: number, what: string): new (c
 }
 
 /**
+ * Lends one dedicated connection for a whole migration command. The engine calls `release()` in
+ * `finally`, with `destroy = true` when the connection is broken, so a pool must not reuse it.
+ */
+export type Connector = () => Promise<{ client: pg.ClientBase; release(destroy?: boolean): void | Promise<void> }>;
+
+/**
+ * A connector that opens one fresh connection on `url` per command, its connect bounded by
+ * `connectTimeoutMs` (default 10 000; UNAVAILABLE past it), and ends it afterwards. Outside every pool, so
+ * a migration never waits for a pooled connection.
+ */
+export function clientConnector(url: string, connectTimeoutMs = 10_000): Connector {
+  return async () => {
+    // A connection that dies is reported by the query that fails: openClient listens for 'error'.
+    const client = await openClient(url, connectTimeoutMs);
+    return { client, release: () => client.end().catch(() => {}) };
+  };
+}
+
+/**
  * Opens one `pg.Client` on `url` outside any pool, its connect bounded by `connectTimeoutMs`, with an
  * `'error'` listener so that a connection that dies while idle never crashes the host (the next query on
  * it reports the failure). Connect failures are {@link TenantDbError}s as {@link timedClientClass} says.

@@ -1,30 +1,27 @@
-import pg from 'pg';
-import { LockSession } from '../connections/lock-session.js';
-import { timedClientClass } from '../connections/timed-client.js';
+import type pg from 'pg';
+import { Connections } from '../connections/connections.js';
+import type { LockSession } from '../connections/lock-session.js';
 import { TenantDbError } from '../errors.js';
-import { redactUrl } from '../util/redact.js';
 import type { Logger } from '../util/logger.js';
 import type { ResolvedOptions } from './resolved-options.js';
 
 /**
- * The state every service of one platform shares: its options, the lazily opened main pool, and the
- * closed flag. Internal: host apps only see {@link Platform}.
+ * The state every service of one platform shares: its options, its connections (see {@link Connections}),
+ * and the closed flag. Internal: host apps only see {@link Platform}.
  * @internal
  */
 export class PlatformContext {
   readonly options: ResolvedOptions;
   readonly logger: Logger;
-  #mainPool: pg.Pool | undefined;
-  /** Advisory locks on the main database, over `mainAdminUrl`, outside the main pool. */
-  readonly locks: LockSession;
+  /** Every connection the platform opens. */
+  readonly connections: Connections;
   #closed = false;
-  #mainEnded = false;
   readonly #closers: Array<() => Promise<void>> = [];
 
   constructor(options: ResolvedOptions) {
     this.options = options;
     this.logger = options.logger;
-    this.locks = new LockSession(options.mainAdminUrl, options.pool.connectTimeoutMs, options.logger);
+    this.connections = new Connections(options);
   }
 
   get closed(): boolean {
@@ -41,24 +38,12 @@ export class PlatformContext {
    * already under way (which `close()` waits for), until `close()` ends it; then CLOSED.
    */
   get main(): pg.Pool {
-    if (this.#mainEnded || (this.#closed && !this.#mainPool)) throw new TenantDbError('CLOSED', 'the platform was closed');
-    if (!this.#mainPool) {
-      const { maxMainConnections, connectTimeoutMs, acquireTimeoutMs } = this.options.pool;
-      const pool = new pg.Pool({
-        connectionString: this.options.mainUrl,
-        max: maxMainConnections,
-        idleTimeoutMillis: 10_000,
-        // pg-pool's bound on waiting for a free client (UNAVAILABLE after it); the connect itself is the Client's.
-        connectionTimeoutMillis: acquireTimeoutMs,
-        Client: timedClientClass(connectTimeoutMs, 'the main database'),
-      });
-      // An idle client's error (server restart, killed backend) must never crash the host process.
-      pool.on('error', (err) => {
-        this.logger.warn({ err: err.message, db: redactUrl(this.options.mainUrl) }, 'idle main-database client failed');
-      });
-      this.#mainPool = pool;
-    }
-    return this.#mainPool;
+    return this.connections.main;
+  }
+
+  /** Advisory locks on the main database, over `mainAdminUrl`, outside the main pool. */
+  get locks(): LockSession {
+    return this.connections.locks;
   }
 
   /**
@@ -90,9 +75,10 @@ export class PlatformContext {
     this.#closers.push(fn);
   }
 
-  /** Marks the platform closed and releases everything it holds. */
+  /** Marks the platform closed, lets the work under way finish (the closers), then ends every connection. */
   async shutdown(): Promise<void> {
     this.#closed = true;
+    this.connections.beginClose();
     const errors: unknown[] = [];
     for (const fn of this.#closers.reverse()) {
       try {
@@ -101,11 +87,7 @@ export class PlatformContext {
         errors.push(err);
       }
     }
-    await this.locks.close().catch((err: unknown) => errors.push(err));
-    this.#mainEnded = true;
-    if (this.#mainPool) {
-      await this.#mainPool.end().catch((err: unknown) => errors.push(err));
-    }
+    errors.push(...(await this.connections.close()));
     for (const err of errors) this.logger.warn({ err }, 'error while closing the platform');
   }
 }

@@ -1,6 +1,6 @@
 import type { MigrationMeta } from 'umzug';
 import type { PlatformContext } from '../core/platform-context.js';
-import { clientConnector, createSqlUmzug, loadMigrationFiles, type SqlUmzug } from './sql-migrations.js';
+import { createSqlUmzug, loadMigrationFiles, type SqlUmzug } from './sql-migrations.js';
 import type { MigrationDownOptions, MigrationUpOptions } from './types.js';
 
 export type { MigrationMeta } from 'umzug';
@@ -39,7 +39,7 @@ export function createMainMigrations(ctx: PlatformContext): MainMigrations {
   const umzug = async (): Promise<SqlUmzug> => {
     ctx.assertOpen();
     const files = await loadMigrationFiles('main', ctx.options.mainMigrations);
-    return createSqlUmzug({ connect: clientConnector(ctx.options.mainAdminUrl, ctx.options.pool.connectTimeoutMs), files, family: 'main', logger: ctx.logger });
+    return createSqlUmzug({ connect: ctx.connections.direct(ctx.options.mainAdminUrl), files, family: 'main', logger: ctx.logger });
   };
   return {
     up: async (options) => (await umzug()).up(options?.to === undefined ? {} : { to: options.to }),

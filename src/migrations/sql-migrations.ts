@@ -5,7 +5,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
 import { MigrationError, Umzug, type MigrateDownOptions, type MigrateUpOptions, type MigrationMeta, type RunnableMigration } from 'umzug';
-import { openClient } from '../connections/timed-client.js';
+import type { Connector } from '../connections/timed-client.js';
+
+export { clientConnector, type Connector } from '../connections/timed-client.js';
 import { TenantDbError } from '../errors.js';
 import type { Logger } from '../util/logger.js';
 import { sqlState } from '../util/pg-errors.js';
@@ -25,12 +27,6 @@ export interface SqlMigrationFile {
   checksum: string;
 }
 
-/**
- * Lends one dedicated connection for a whole migration command. The engine calls `release()` in
- * `finally`, with `destroy = true` when the connection is broken (or its advisory lock could not be
- * released), so a pool must not reuse it.
- */
-export type Connector = () => Promise<{ client: pg.ClientBase; release(destroy?: boolean): void | Promise<void> }>;
 
 /** What each migration function and the bookkeeping see: the command's one connection. */
 export interface SqlMigrationContext {
@@ -158,19 +154,6 @@ export function migrationFailed(migration: string | undefined, message: string, 
 export function failedMigrationOf(error: unknown): string | null {
   const name = (error as { migration?: unknown } | null)?.migration;
   return typeof name === 'string' ? name : null;
-}
-
-/**
- * A connector that opens one fresh `pg.Client` on `url` per command, its connect bounded by
- * `connectTimeoutMs` (default 10 000; UNAVAILABLE past it), and ends it afterwards. Outside every pool, so a migration never
- * waits for a pooled connection.
- */
-export function clientConnector(url: string, connectTimeoutMs = 10_000): Connector {
-  return async () => {
-    // A connection that dies is reported by the query that fails: openClient listens for 'error'.
-    const client = await openClient(url, connectTimeoutMs);
-    return { client, release: () => client.end().catch(() => {}) };
-  };
 }
 
 /** The connection state of one command. */

@@ -4,7 +4,6 @@ import { MembershipsServiceImpl } from '../memberships/memberships-service.js';
 import type { MembershipsService } from '../memberships/types.js';
 import { createMainMigrations, type MainMigrations } from '../migrations/main-migrations.js';
 import { FleetMigrations } from '../migrations/fleet-migrations.js';
-import { clientConnector } from '../migrations/sql-migrations.js';
 import type {
   FleetMigrateOptions,
   TenantMigrations,
@@ -125,9 +124,9 @@ function quotedMainDatabase(name: string): string {
   return quoteIdent(name);
 }
 
-/** `fn` on a short-lived connection to `url`, its connect bounded by `connectTimeoutMs`, ended after. */
-async function withClient<T>(url: string, connectTimeoutMs: number, fn: (client: pg.ClientBase) => Promise<T>): Promise<T> {
-  const { client, release } = await clientConnector(url, connectTimeoutMs)();
+/** `fn` on a short-lived direct connection to `url` (see Connections.direct), ended after. */
+async function withClient<T>(ctx: PlatformContext, url: string, fn: (client: pg.ClientBase) => Promise<T>): Promise<T> {
+  const { client, release } = await ctx.connections.direct(url)();
   try {
     return await fn(client);
   } finally {
@@ -140,7 +139,7 @@ async function withClient<T>(url: string, connectTimeoutMs: number, fn: (client:
  * database. Tolerates another process creating it at the same moment.
  */
 async function ensureMainDatabase(ctx: PlatformContext): Promise<void> {
-  const { mainAdminUrl, pool } = ctx.options;
+  const { mainAdminUrl } = ctx.options;
   const name = databaseOf(mainAdminUrl);
   const quoted = quotedMainDatabase(name);
   const fail = (err: unknown): never => {
@@ -150,20 +149,20 @@ async function ensureMainDatabase(ctx: PlatformContext): Promise<void> {
   const maintenance = withDatabase(mainAdminUrl, 'postgres');
   try {
     // Connecting to it is the usual case and needs no access to `postgres`.
-    await withClient(mainAdminUrl, pool.connectTimeoutMs, async () => {});
+    await withClient(ctx, mainAdminUrl, async () => {});
     return;
   } catch (err) {
     // PostgreSQL says 3D000; a pooler in front of it may say 08P01 with other words. Ask the server itself
     // whether the database exists before creating it, and report the first error when it does.
     if (!isMissingDatabase(err) && sqlState((err as { cause?: unknown }).cause ?? err) !== PG.PROTOCOL_VIOLATION) fail(err);
-    const exists = await withClient(maintenance, pool.connectTimeoutMs, async (client) => {
+    const exists = await withClient(ctx, maintenance, async (client) => {
       const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
       return rowCount === 1;
     }).catch(fail);
     if (exists) fail(err);
   }
   try {
-    await withClient(maintenance, pool.connectTimeoutMs, (client) => client.query(`CREATE DATABASE ${quoted}`));
+    await withClient(ctx, maintenance, (client) => client.query(`CREATE DATABASE ${quoted}`));
     ctx.logger.info({ database: name }, 'created the main database');
   } catch (err) {
     // Another process created it between our look and our CREATE: either error says so.
@@ -193,12 +192,8 @@ class PlatformImpl implements Platform {
     // What the host calls rejects only with TenantDbErrors: an unexpected database failure is DATABASE.
     this.users = withTenantDbErrors(new UsersServiceImpl(ctx));
     this.memberships = withTenantDbErrors(new MembershipsServiceImpl(ctx));
-    const admin = new ServerAdmin(
-      options.tenantServers,
-      { maxConnections: options.pool.maxAdminConnections, connectTimeoutMs: options.pool.connectTimeoutMs },
-      logger,
-    );
-    const pools = new TenantPoolManager(options.pool, logger);
+    const admin = new ServerAdmin(ctx.connections);
+    const pools = ctx.connections.tenants;
     this.#pools = pools;
     const templates = new TenantTemplates(ctx, admin);
     this.#templates = templates;
@@ -234,9 +229,9 @@ class PlatformImpl implements Platform {
       tenant: (t) => fleet.tenant(t),
     };
     this.storage = withTenantDbErrors({ sweep: (o?: SweepOptions) => sweepStorage({ ctx, tenants, pools, store }, o) });
-    // Reverse order on close: the store and the tenant pools go before the admin pools and the main pool.
+    // Reverse order on close, then every connection goes (see Connections.close): the admin statements
+    // under way finish, the store closes.
     ctx.onClose(() => admin.close());
-    ctx.onClose(() => pools.close());
     ctx.onClose(async () => this.#store?.close());
     // First of all on close: creates under way and background clones of spare databases finish (they use
     // the pools above).

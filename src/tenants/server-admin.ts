@@ -1,56 +1,33 @@
-import pg from 'pg';
-import { timedClientClass } from '../connections/timed-client.js';
+import type pg from 'pg';
+import type { Connections } from '../connections/connections.js';
 import { TenantDbError } from '../errors.js';
-import type { Logger } from '../util/logger.js';
-import type { ResolvedServer } from '../core/resolved-options.js';
 import { PG, sqlState } from '../util/pg-errors.js';
-import { redactUrl, withDatabase } from '../util/redact.js';
+import { withDatabase } from '../util/redact.js';
 import { quoteDatabaseName } from '../util/sql.js';
 
-/** Settings of {@link ServerAdmin}'s pools. */
-export interface ServerAdminOptions {
-  /** Connections per server. */
-  maxConnections: number;
-  /** Bound on each connect. */
-  connectTimeoutMs: number;
-}
-
 /**
- * Small pools on each tenant server's `postgres` maintenance database, over the server's `adminUrl`, for
- * the statements that act on whole databases (CREATE, DROP, size). Outside the tenant connection budget:
- * at most `maxConnections` a server, closed when idle.
+ * The statements that act on whole databases (CREATE, DROP, size), on each tenant server's admin pool (see
+ * `Connections.admin`: its `adminUrl`, database `postgres`), outside the tenant connection budget.
  * @internal
  */
 export class ServerAdmin {
-  readonly #servers: Record<string, ResolvedServer>;
-  readonly #options: ServerAdminOptions;
-  readonly #logger: Logger;
-  readonly #pools = new Map<string, pg.Pool>();
+  readonly #connections: Connections;
   /** Statements sent and not settled yet (queued in a pool or running). */
   readonly #inFlight = new Set<Promise<void>>();
   #closed = false;
 
-  constructor(servers: Record<string, ResolvedServer>, options: ServerAdminOptions, logger: Logger) {
-    this.#servers = servers;
-    this.#options = options;
-    this.#logger = logger;
-  }
-
-  #server(server: string): ResolvedServer {
-    // Own keys only: `constructor` or `__proto__` must not resolve to Object.prototype's members.
-    const found = typeof server === 'string' && Object.hasOwn(this.#servers, server) ? this.#servers[server] : undefined;
-    if (found === undefined) throw new TenantDbError('VALIDATION', `unknown tenant server ${JSON.stringify(server)}`);
-    return found;
+  constructor(connections: Connections) {
+    this.#connections = connections;
   }
 
   /** The traffic URL (without database, maybe a pooler) of a named server; VALIDATION for an unknown name. */
   serverUrl(server: string): string {
-    return this.#server(server).url;
+    return this.#connections.server(server).url;
   }
 
   /** The direct admin URL (without database) of a named server; VALIDATION for an unknown name. */
   adminServerUrl(server: string): string {
-    return this.#server(server).adminUrl;
+    return this.#connections.server(server).adminUrl;
   }
 
   /** The admin URL of a database on a named server. */
@@ -59,27 +36,10 @@ export class ServerAdmin {
     return withDatabase(this.adminServerUrl(server), database);
   }
 
-  #pool(server: string): pg.Pool {
-    let pool = this.#pools.get(server);
-    if (!pool) {
-      const url = redactUrl(this.adminServerUrl(server));
-      pool = new pg.Pool({
-        connectionString: this.databaseUrl(server, 'postgres'),
-        max: this.#options.maxConnections,
-        idleTimeoutMillis: 5_000,
-        allowExitOnIdle: true,
-        Client: timedClientClass(this.#options.connectTimeoutMs, `the server ${url}`),
-      });
-      pool.on('error', (err) => this.#logger.warn({ err: err.message, server: url }, 'idle admin client failed'));
-      this.#pools.set(server, pool);
-    }
-    return pool;
-  }
-
   /** One statement on the server's maintenance database. */
   query<R extends pg.QueryResultRow = pg.QueryResultRow>(server: string, sql: string, params?: unknown[]): Promise<pg.QueryResult<R>> {
     if (this.#closed) return Promise.reject(new TenantDbError('CLOSED', 'the platform was closed'));
-    const running = this.#pool(server).query<R>(sql, params);
+    const running = this.#connections.admin(server).query<R>(sql, params);
     const settled = running.then(
       () => {},
       () => {},
@@ -136,14 +96,11 @@ export class ServerAdmin {
     await this.query(server, `DROP DATABASE IF EXISTS ${quoteDatabaseName(database)} WITH (FORCE)`);
   }
 
-  /** Refuses new statements, lets those in flight finish, then ends the pools. */
+  /** Refuses new statements and lets those in flight finish (the pools themselves end with the platform's connections). */
   async close(): Promise<void> {
     this.#closed = true;
-    // pg-pool never serves a query still queued once end() is called: its caller (a tenant being created,
-    // holding a main-database connection) would wait for ever, and so would closing the main pool.
+    // pg-pool never serves a query still queued once end() is called: its caller (a tenant being created)
+    // would wait for ever, and so would closing the main pool.
     while (this.#inFlight.size > 0) await Promise.all(this.#inFlight);
-    const pools = [...this.#pools.values()];
-    this.#pools.clear();
-    await Promise.allSettled(pools.map((p) => p.end()));
   }
 }

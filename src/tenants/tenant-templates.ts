@@ -1,7 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import pg from 'pg';
 import {
-  clientConnector,
   createSqlUmzug,
   loadMigrationFiles,
   migrationSetChecksum,
@@ -238,7 +237,7 @@ export class TenantTemplates {
       try {
         await this.#admin.createDatabase(server, name);
         const umzug = createSqlUmzug({
-          connect: clientConnector(this.#admin.databaseUrl(server, name), this.#ctx.options.pool.connectTimeoutMs),
+          connect: this.#ctx.connections.direct(this.#admin.databaseUrl(server, name)),
           files: await this.files(),
           family: 'tenant',
           logger: this.#ctx.logger,

@@ -1,0 +1,126 @@
+import pg from 'pg';
+import type { ResolvedOptions, ResolvedServer } from '../core/resolved-options.js';
+import { TenantDbError } from '../errors.js';
+import { TenantPoolManager } from '../pools/tenant-pool-manager.js';
+import type { Logger } from '../util/logger.js';
+import { redactUrl, withDatabase } from '../util/redact.js';
+import { LockSession } from './lock-session.js';
+import { clientConnector, timedClientClass, type Connector } from './timed-client.js';
+
+function closedError(): TenantDbError {
+  return new TenantDbError('CLOSED', 'the platform was closed');
+}
+
+/**
+ * The one owner of every connection a platform opens, each with the connect timeout, an `'error'`
+ * listener and its own sizing rule:
+ *
+ * - `main`: the pool on the main database (`mainUrl`, `pool.maxMainConnections`);
+ * - `locks`: the lock session on `mainAdminUrl` (one connection, one more while a template is built);
+ * - `admin(server)`: a small pool per tenant server on its `adminUrl`'s `postgres` database
+ *   (`pool.maxAdminConnections`), for CREATE/DROP DATABASE and the like;
+ * - `tenants`: the tenant pools inside the connection budget (`pool.maxConnections`);
+ * - `direct(url)`: one connection per migration command, ended after it.
+ *
+ * `close()` ends them in the one order that strands nobody: tenant pools (draining lent clients), admin
+ * pools, the lock session, then the main pool. Work still under way when close starts keeps the pools it
+ * needs until then.
+ * @internal
+ */
+export class Connections {
+  readonly #options: ResolvedOptions;
+  readonly #logger: Logger;
+  readonly locks: LockSession;
+  readonly tenants: TenantPoolManager;
+  #main: pg.Pool | undefined;
+  readonly #admin = new Map<string, pg.Pool>();
+  #closing = false;
+  #ended = false;
+
+  constructor(options: ResolvedOptions) {
+    this.#options = options;
+    this.#logger = options.logger;
+    this.locks = new LockSession(options.mainAdminUrl, options.pool.connectTimeoutMs, options.logger);
+    this.tenants = new TenantPoolManager(options.pool, options.logger);
+  }
+
+  /** The main pool, opened on first use; CLOSED once `close()` ended it (or began before it was ever opened). */
+  get main(): pg.Pool {
+    if (this.#ended || (this.#closing && !this.#main)) throw closedError();
+    if (!this.#main) {
+      const { maxMainConnections, connectTimeoutMs, acquireTimeoutMs } = this.#options.pool;
+      const pool = new pg.Pool({
+        connectionString: this.#options.mainUrl,
+        max: maxMainConnections,
+        idleTimeoutMillis: 10_000,
+        // pg-pool's bound on waiting for a free client (UNAVAILABLE after it); the connect itself is the Client's.
+        connectionTimeoutMillis: acquireTimeoutMs,
+        Client: timedClientClass(connectTimeoutMs, 'the main database'),
+      });
+      // An idle client's error (server restart, killed backend) must never crash the host process.
+      pool.on('error', (err) => {
+        this.#logger.warn({ err: err.message, db: redactUrl(this.#options.mainUrl) }, 'idle main-database client failed');
+      });
+      this.#main = pool;
+    }
+    return this.#main;
+  }
+
+  /** The named tenant server, or VALIDATION for a name that is not configured. */
+  server(name: string): ResolvedServer {
+    // Own keys only: `constructor` or `__proto__` must not resolve to Object.prototype's members.
+    const servers = this.#options.tenantServers;
+    const found = typeof name === 'string' && Object.hasOwn(servers, name) ? servers[name] : undefined;
+    if (found === undefined) throw new TenantDbError('VALIDATION', `unknown tenant server ${JSON.stringify(name)}`);
+    return found;
+  }
+
+  /** The admin pool of a tenant server (its `adminUrl`, database `postgres`), opened on first use. */
+  admin(name: string): pg.Pool {
+    if (this.#ended) throw closedError();
+    let pool = this.#admin.get(name);
+    if (!pool) {
+      const url = redactUrl(this.server(name).adminUrl);
+      pool = new pg.Pool({
+        connectionString: withDatabase(this.server(name).adminUrl, 'postgres'),
+        max: this.#options.pool.maxAdminConnections,
+        idleTimeoutMillis: 5_000,
+        allowExitOnIdle: true,
+        Client: timedClientClass(this.#options.pool.connectTimeoutMs, `the server ${url}`),
+      });
+      pool.on('error', (err) => this.#logger.warn({ err: err.message, server: url }, 'idle admin client failed'));
+      this.#admin.set(name, pool);
+    }
+    return pool;
+  }
+
+  /**
+   * A connector that opens one connection on `url` per migration command (outside every pool, so a
+   * migration never waits for a pooled connection) and ends it afterwards.
+   */
+  direct(url: string): Connector {
+    const connect = clientConnector(url, this.#options.pool.connectTimeoutMs);
+    return () => (this.#ended ? Promise.reject(closedError()) : connect());
+  }
+
+  /** Marks the start of closing: no new main pool is opened from now on. */
+  beginClose(): void {
+    this.#closing = true;
+  }
+
+  /** Ends everything, in order; errors are collected, not thrown, so that every part gets closed. */
+  async close(): Promise<unknown[]> {
+    this.#closing = true;
+    const errors: unknown[] = [];
+    await this.tenants.close().catch((err: unknown) => errors.push(err));
+    const admin = [...this.#admin.values()];
+    this.#admin.clear();
+    for (const result of await Promise.allSettled(admin.map((pool) => pool.end()))) {
+      if (result.status === 'rejected') errors.push(result.reason);
+    }
+    await this.locks.close().catch((err: unknown) => errors.push(err));
+    this.#ended = true;
+    await this.#main?.end().catch((err: unknown) => errors.push(err));
+    return errors;
+  }
+}
