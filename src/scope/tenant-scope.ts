@@ -99,6 +99,8 @@ export class TenantScopes {
   readonly #pools: ScopePools;
   readonly #documents: (ctx: TenantContext) => DocumentsService;
   readonly #cache: LRUCache<string, Tenant> | undefined;
+  /** The pool key of each tenant object seen (cached ones are reused): computed once, not per scope. */
+  readonly #keys = new WeakMap<Tenant, PoolKey>();
   /** Bumped by every change of a tenant made in this process. */
   #changes = 0;
 
@@ -154,15 +156,29 @@ export class TenantScopes {
     return row.role as Role;
   }
 
-  async withTenant<T>(
+  withTenant<T>(ref: Tenant | string, fn: (ctx: TenantContext) => Promise<T> | T, options: WithTenantOptions = {}): Promise<T> {
+    const { userId, signal } = options;
+    try {
+      this.#ctx.assertOpen();
+      if (typeof fn !== 'function') throw new TenantDbError('VALIDATION', 'withTenant needs a function');
+      if (signal !== undefined && !isAbortSignal(signal)) throw new TenantDbError('VALIDATION', 'signal must be an AbortSignal');
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    // The warm path: a tenant read moments ago, entered by trusted server code. No await before `fn`.
+    if (userId === undefined && this.#cache) {
+      const cached = this.#cache.get(typeof ref === 'string' ? ref : ref?.id);
+      if (cached?.status === 'ready' && cached.isActive) return this.#run(cached, undefined, undefined, signal, fn);
+    }
+    return this.#enter(ref, fn, userId, signal);
+  }
+
+  async #enter<T>(
     ref: Tenant | string,
     fn: (ctx: TenantContext) => Promise<T> | T,
-    options: WithTenantOptions = {},
+    userId: string | undefined,
+    signal: AbortSignal | undefined,
   ): Promise<T> {
-    this.#ctx.assertOpen();
-    if (typeof fn !== 'function') throw new TenantDbError('VALIDATION', 'withTenant needs a function');
-    const { userId, signal } = options;
-    if (signal !== undefined && !isAbortSignal(signal)) throw new TenantDbError('VALIDATION', 'signal must be an AbortSignal');
     let tenant: Tenant;
     let role: Role | undefined;
     try {
@@ -174,7 +190,27 @@ export class TenantScopes {
       // The registry lookups are the library's own: a main database that fails them is DATABASE.
       throw asTenantDbError(err);
     }
-    const scope = new TenantContextImpl(tenant, role, userId, this.#tenants.poolKey(tenant), this.#pools, this.#documents, signal);
-    return storage.run(scope, () => fn(scope));
+    return this.#run(tenant, role, userId, signal, fn);
+  }
+
+  /** `fn` in the tenant's scope; always a promise, also when `fn` throws or returns a plain value. */
+  #run<T>(
+    tenant: Tenant,
+    role: Role | undefined,
+    userId: string | undefined,
+    signal: AbortSignal | undefined,
+    fn: (ctx: TenantContext) => Promise<T> | T,
+  ): Promise<T> {
+    let key = this.#keys.get(tenant);
+    if (!key) {
+      key = this.#tenants.poolKey(tenant);
+      this.#keys.set(tenant, key);
+    }
+    const scope = new TenantContextImpl(tenant, role, userId, key, this.#pools, this.#documents, signal);
+    try {
+      return Promise.resolve(storage.run(scope, () => fn(scope)));
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 }
