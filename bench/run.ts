@@ -11,7 +11,9 @@
  * bench/results.json; drops everything it created and stops the servers, also on error or Ctrl-C.
  * Exits 0 even when a goal is missed (the table says so); non-zero only when something crashed.
  */
-import { readFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { createBenchEnv, type BenchEnv } from './bench-env.js';
@@ -33,12 +35,17 @@ const BENCHMARKS: Record<string, (env: BenchEnv) => Promise<BenchResult>> = {
   fleet: runFleetMigration,
 };
 
-function parseArgs(argv: string[]): { quick: boolean; only: string[] | null } {
+function parseArgs(argv: string[]): { quick: boolean; only: string[] | null; node: string | null } {
   let quick = false;
   let only: string[] | null = null;
+  let node: string | null = null;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '--quick') quick = true;
+    else if (arg === '--node' || arg.startsWith('--node=')) {
+      node = (arg === '--node' ? argv[++i] : arg.slice('--node='.length)) ?? '';
+      if (!/^\d+$/.test(node)) throw new Error('--node takes a major version, e.g. --node 24');
+    }
     else if (arg === '--only' || arg.startsWith('--only=')) {
       const value = arg === '--only' ? argv[++i] : arg.slice('--only='.length);
       only = (value ?? '').split(',').map((s) => s.trim()).filter(Boolean);
@@ -47,11 +54,31 @@ function parseArgs(argv: string[]): { quick: boolean; only: string[] | null } {
         throw new Error(`--only takes a comma-separated list of: ${Object.keys(BENCHMARKS).join(', ')}`);
       }
     } else if (arg === '--help' || arg === '-h') {
-      console.log('usage: npm run bench -- [--quick] [--only provisioning,warm,many,upload,fleet]');
+      console.log('usage: npm run bench -- [--quick] [--only provisioning,warm,many,upload,fleet] [--node 24]');
       process.exit(0);
     } else throw new Error(`unknown option ${arg}`);
   }
-  return { quick, only };
+  return { quick, only, node };
+}
+
+/**
+ * Runs this same benchmark under Node `major` (from the registry's `node` package, installed once into
+ * node_modules/.cache) and returns its exit code: `npm run bench -- --node 24`.
+ */
+function rerunOnNode(major: string, argv: string[]): number {
+  const root = fileURLToPath(new URL('..', import.meta.url));
+  const prefix = path.join(root, 'node_modules', '.cache', `tenantdb-node-${major}`);
+  const bin = path.join(prefix, 'node_modules', '.bin');
+  if (!existsSync(path.join(bin, 'node'))) {
+    process.stderr.write(`[bench] installing node@${major} into ${prefix}\n`);
+    execFileSync('npm', ['install', '--silent', '--no-audit', '--no-fund', '--prefix', prefix, `node@${major}`], { stdio: 'inherit' });
+  }
+  const rest = argv.filter((arg, i) => !(arg === '--node' || arg.startsWith('--node=') || argv[i - 1] === '--node'));
+  const child = spawnSync(path.join(root, 'node_modules', '.bin', 'tsx'), [path.join(root, 'bench', 'run.ts'), ...rest], {
+    stdio: 'inherit',
+    env: { ...process.env, PATH: `${bin}${path.delimiter}${process.env.PATH ?? ''}`, TENANTDB_BENCH_NODE: major },
+  });
+  return child.status ?? 1;
 }
 
 function packageVersion(name: string): string {
@@ -65,7 +92,11 @@ function packageVersion(name: string): string {
 
 async function main(): Promise<number> {
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-  const { quick, only } = parseArgs(process.argv.slice(2));
+  const { quick, only, node } = parseArgs(process.argv.slice(2));
+  if (node !== null && process.versions.node.split('.')[0] !== node) {
+    if (process.env.TENANTDB_BENCH_NODE === node) throw new Error(`node@${node} did not start (found ${process.version})`);
+    return rerunOnNode(node, process.argv.slice(2));
+  }
   const selected = Object.keys(BENCHMARKS).filter((name) => !only || only.includes(name));
   const log = (line: string): void => void process.stderr.write(`[bench] ${line}\n`);
   const startedAt = new Date();
