@@ -9,7 +9,8 @@ import { fmt, type BenchResult } from './report.js';
 
 const CONCURRENCY = 8;
 const POOL_SIZE = 8;
-const GOAL = 1.05;
+// Issue 11: at most 1.05 × on Node 24; 1.10 × on older Node, whose AsyncLocalStorage pays a hook on every promise.
+const GOAL = Number(process.versions.node.split('.')[0]) >= 24 ? 1.05 : 1.1;
 
 /** Runs benchmark 1. */
 export async function runWarmQuery(env: BenchEnv): Promise<BenchResult> {

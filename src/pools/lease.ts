@@ -37,14 +37,13 @@ const LENT = Symbol('tenantdb.lent');
 type TrackedClient = pg.PoolClient & { [FAILURE]?: Error | null; [LENT]?: boolean };
 
 /**
- * Lends `client`: an `'error'` listener (once per connection, not per lease) keeps a dead connection from
- * crashing the host while it is out, and marks it for destruction; `finish` is once-only and cleaning.
- * @internal
+ * Marks `client` as out: the first time, an `'error'` listener that keeps a dead connection from crashing
+ * the host while it is out (pg-pool listens only while a client is idle; the running query, if any, gets
+ * the error itself) and marks it for destruction.
  */
-export function lend(owner: LeaseOwner, client: pg.PoolClient): Lease {
+function markLent(owner: LeaseOwner, client: pg.PoolClient): TrackedClient {
   const tracked = client as TrackedClient;
   if (tracked[FAILURE] === undefined) {
-    // pg-pool listens for errors only while a client is idle. The running query (if any) gets the error itself.
     tracked[FAILURE] = null;
     client.on('error', (err: Error) => {
       tracked[FAILURE] ??= err;
@@ -52,6 +51,35 @@ export function lend(owner: LeaseOwner, client: pg.PoolClient): Lease {
     });
   }
   tracked[LENT] = true;
+  return tracked;
+}
+
+/**
+ * For one query on `client` (the warm path): marks it out, and returns how to give it back afterwards:
+ * at once when it is clean (no error, outside any transaction, nothing in flight), else through a full
+ * lease's cleaning {@link Lease.finish}. No lease object unless one is needed.
+ * @internal
+ */
+export function lendForOneQuery(owner: LeaseOwner, client: pg.PoolClient): () => Promise<void> {
+  const tracked = markLent(owner, client);
+  return () => {
+    if (tracked[FAILURE] === null && client.getTransactionStatus() === 'I' && !awaitingReadyForQuery(client)) {
+      tracked[LENT] = false;
+      owner.giveBack(client, false);
+      return RELEASED;
+    }
+    tracked[LENT] = false;
+    return lend(owner, client).finish();
+  };
+}
+
+/**
+ * Lends `client`: an `'error'` listener (once per connection, not per lease) keeps a dead connection from
+ * crashing the host while it is out, and marks it for destruction; `finish` is once-only and cleaning.
+ * @internal
+ */
+export function lend(owner: LeaseOwner, client: pg.PoolClient): Lease {
+  const tracked = markLent(owner, client);
   const failed = (): boolean => tracked[FAILURE] !== null;
   const release = (destroy: Error | boolean): void => {
     tracked[LENT] = false;

@@ -6,7 +6,7 @@ import { redactUrl, withDatabase } from '../util/redact.js';
 import { budgetedClientClass, type BudgetedClient } from './budgeted-client.js';
 import { ConnectionBudget } from './connection-budget.js';
 import { chooseEvictions } from './eviction.js';
-import { lend, RELEASED, type Lease, type LeaseOwner } from './lease.js';
+import { lend, lendForOneQuery, RELEASED, type Lease, type LeaseOwner } from './lease.js';
 import { closeIdleClients } from './pg-internals.js';
 import { FrequencySketch, type SketchHash } from './frequency-sketch.js';
 import { connectFailure, isMissingDatabase, isRefusedStartupParameter } from '../util/pg-errors.js';
@@ -267,9 +267,10 @@ export class TenantPoolManager {
           reject(this.#connectError(connectErr, entry));
           return;
         }
-        const lease = this.#lend(entry, client);
+        entry.leases++;
+        const giveBack = lendForOneQuery(entry.owner, client);
         client.query<R>(sql, params as unknown[], (queryErr, result) => {
-          const finished = lease.finish();
+          const finished = giveBack();
           const settle = (): void => (queryErr ? reject(queryErr) : resolve(result));
           if (finished === RELEASED) settle();
           else void finished.then(settle);

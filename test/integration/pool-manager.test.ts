@@ -328,6 +328,21 @@ describe('TenantPoolManager: failures', () => {
     expect(rows[0]!.db).toBe(B);
   });
 
+  it('one query on a warm client (the fast path) also goes back clean: a BEGIN it sent is rolled back, a failed query leaves it usable', async () => {
+    const pools = manager({ maxConnectionsPerTenant: 1 });
+    const backendPid = 'SELECT pg_backend_pid() AS pid';
+    const pid = (await pools.query<{ pid: number }>(key(A), backendPid)).rows[0]!.pid; // warm: the client is idle now
+    await pools.query(key(A), 'BEGIN; INSERT INTO t VALUES (7)');
+    await expect(pools.query(key(A), 'SELECT * FROM no_such_table')).rejects.toMatchObject({ code: '42P01' });
+    const seen = await pools.withClient(key(A), async (client) => ({
+      status: client.getTransactionStatus(),
+      pid: (await client.query<{ pid: number }>(backendPid)).rows[0]!.pid,
+      rows: (await client.query<{ n: number }>('SELECT count(*)::int AS n FROM t WHERE v = 7')).rows[0]!.n,
+    }));
+    expect(seen).toEqual({ status: 'I', pid, rows: 0 });
+    expect(pools.stats().connections.open).toBe(1);
+  });
+
   it('gives a client back clean when it was left inside an open or aborted transaction', async () => {
     // One connection per tenant: the next borrower gets the very same client.
     const pools = manager({ maxConnectionsPerTenant: 1 });
