@@ -2,6 +2,7 @@ import type pg from 'pg';
 import type { Connections } from '../connections/connections.js';
 import { TenantDbError } from '../errors.js';
 import { PG, sqlState } from '../util/pg-errors.js';
+import { InFlight } from '../util/in-flight.js';
 import { withDatabase } from '../util/redact.js';
 import { quoteDatabaseName } from '../util/sql.js';
 
@@ -13,7 +14,7 @@ import { quoteDatabaseName } from '../util/sql.js';
 export class ServerAdmin {
   readonly #connections: Connections;
   /** Statements sent and not settled yet (queued in a pool or running). */
-  readonly #inFlight = new Set<Promise<void>>();
+  readonly #inFlight = new InFlight();
   #closed = false;
 
   constructor(connections: Connections) {
@@ -39,14 +40,7 @@ export class ServerAdmin {
   /** One statement on the server's maintenance database. */
   query<R extends pg.QueryResultRow = pg.QueryResultRow>(server: string, sql: string, params?: unknown[]): Promise<pg.QueryResult<R>> {
     if (this.#closed) return Promise.reject(new TenantDbError('CLOSED', 'the platform was closed'));
-    const running = this.#connections.admin(server).query<R>(sql, params);
-    const settled = running.then(
-      () => {},
-      () => {},
-    );
-    this.#inFlight.add(settled);
-    void settled.then(() => this.#inFlight.delete(settled));
-    return running;
+    return this.#inFlight.track(this.#connections.admin(server).query<R>(sql, params));
   }
 
   /** Whether a database of that name exists on the server. */
@@ -101,6 +95,6 @@ export class ServerAdmin {
     this.#closed = true;
     // pg-pool never serves a query still queued once end() is called: its caller (a tenant being created)
     // would wait for ever, and so would closing the main pool.
-    while (this.#inFlight.size > 0) await Promise.all(this.#inFlight);
+    await this.#inFlight.drained();
   }
 }

@@ -6,6 +6,7 @@ import type { ObjectStore } from '../storage/object-store.js';
 import { tenantPrefix } from '../storage/object-keys.js';
 import { PG, constraintOf, sqlState } from '../util/pg-errors.js';
 import { tenantDatabaseName, validateTenantName } from './database-name.js';
+import { InFlight } from '../util/in-flight.js';
 import { isUuid } from '../util/uuid.js';
 import type { ServerAdmin } from './server-admin.js';
 import type { TenantTemplates } from './tenant-templates.js';
@@ -69,7 +70,7 @@ export class TenantsServiceImpl implements TenantsService {
   }
 
   /** Creates under way: `close()` lets them finish (or clean up) before the pools they use end. */
-  readonly #creating = new Set<Promise<unknown>>();
+  readonly #creating = new InFlight();
 
   create(input: CreateTenantInput): Promise<Tenant> {
     try {
@@ -77,19 +78,12 @@ export class TenantsServiceImpl implements TenantsService {
     } catch (err) {
       return Promise.reject(err);
     }
-    const work = this.#create(input);
-    const settled = work.then(
-      () => {},
-      () => {},
-    );
-    this.#creating.add(settled);
-    void settled.then(() => this.#creating.delete(settled));
-    return work;
+    return this.#creating.track(this.#create(input));
   }
 
   /** Waits for the creates under way. */
   async close(): Promise<void> {
-    while (this.#creating.size > 0) await Promise.all(this.#creating);
+    await this.#creating.drained();
   }
 
   async #create(input: CreateTenantInput): Promise<Tenant> {
