@@ -6,7 +6,12 @@
  * RSS every 50 ms, and reports time, RSS and CPU.
  */
 import { fork } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { DeleteObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
@@ -31,6 +36,8 @@ export interface UploadJob {
   keep: boolean;
   /** baseline: the key (deleted afterwards). */
   key: string;
+  /** ours: upload the bytes from a file written first (`{ path }`, hashed before anything is sent). */
+  fromFile?: boolean;
 }
 
 /** What the worker reports. */
@@ -41,6 +48,8 @@ export interface UploadOutcome {
   cpuSeconds: number;
   documentId?: string;
   deduplicated?: boolean;
+  /** ours: bytes the upload handed to S3 (its onProgress). */
+  bytesSent?: number;
 }
 
 /** `count` buffers of 1 MiB of pseudo-random bytes from `seed`: the same in every process. */
@@ -95,17 +104,30 @@ async function work(job: UploadJob): Promise<UploadOutcome> {
       const warm = await upload(`${job.filename}.warm-up`, warmUpBytes);
       await platform.withTenant(job.tenantId, (ctx) => ctx.documents.delete(warm.id));
       await settle(300);
+      let file: string | undefined;
+      if (job.fromFile) {
+        file = path.join(await mkdtemp(path.join(os.tmpdir(), 'tenantdb-bench-')), 'body.bin');
+        await pipeline(Readable.from(generate(buffers, job.bytes, job.seed), { objectMode: false }), createWriteStream(file));
+      }
+      let bytesSent = 0;
       const rss = sampleRss(50);
       const cpu = process.cpuUsage();
       const t0 = now();
-      const doc = await platform.withTenant(job.tenantId, (ctx) =>
-        ctx.documents.upload({ filename: job.filename, body: generate(buffers, job.bytes, job.seed), userId: job.userId }),
-      );
+      const doc = await platform
+        .withTenant(job.tenantId, (ctx) =>
+          ctx.documents.upload({
+            filename: job.filename,
+            body: file ? { path: file } : generate(buffers, job.bytes, job.seed),
+            userId: job.userId,
+            onProgress: (p) => (bytesSent = p.bytesSent),
+          }),
+        )
+        .finally(() => file && rm(path.dirname(file), { recursive: true, force: true }));
       const ms = now() - t0;
       const used = process.cpuUsage(cpu);
       const report = rss.stop();
       if (!job.keep) await platform.withTenant(job.tenantId, (ctx) => ctx.documents.delete(doc.id));
-      return { ms, rss: report, cpuSeconds: (used.user + used.system) / 1e6, documentId: doc.id, deduplicated: doc.deduplicated };
+      return { ms, rss: report, cpuSeconds: (used.user + used.system) / 1e6, documentId: doc.id, deduplicated: doc.deduplicated, bytesSent };
     } finally {
       await platform.close();
     }
