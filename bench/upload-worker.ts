@@ -53,7 +53,7 @@ export interface UploadOutcome {
 }
 
 /** `count` buffers of 1 MiB of pseudo-random bytes from `seed`: the same in every process. */
-function seededBuffers(count: number, seed: number): Buffer[] {
+export function seededBuffers(count: number, seed: number): Buffer[] {
   const random = seededRandom(seed);
   return Array.from({ length: count }, () => {
     const words = new Uint32Array(MIB / 4);
@@ -63,7 +63,7 @@ function seededBuffers(count: number, seed: number): Buffer[] {
 }
 
 /** `bytes` bytes as 1 MiB chunks drawn (by a seeded sequence) from a few random buffers. */
-async function* generate(buffers: Buffer[], bytes: number, seed: number): AsyncGenerator<Buffer> {
+export async function* generate(buffers: Buffer[], bytes: number, seed: number): AsyncGenerator<Buffer> {
   const random = seededRandom(seed);
   for (let sent = 0; sent < bytes; sent += MIB) {
     const chunk = buffers[Math.floor(random() * buffers.length)]!;
