@@ -120,16 +120,16 @@ interface ServerSettings {
 }
 
 /**
- * The tenant pool manager: an LRU cache of `pg.Pool`s, one per tenant database, inside a hard
- * connection budget.
+ * The tenant pool manager: `pg.Pool`s, one per tenant database, inside a hard connection budget that is
+ * also the cache of idle connections.
  *
- * - At most `maxTenantPools` pools are cached; the least recently used is evicted and drains: its
- *   checked-out clients finish their work, then it ends.
  * - Each pool opens at most `maxConnectionsPerTenant` connections, and all pools together, evicted ones
- *   included, at most `maxConnections`, at every instant. Callers that find the budget full wait in
- *   FIFO order; idle connections of other pools are closed for them (least recently used pool first),
- *   and a client given back while someone waits is closed so its slot goes to the first waiter.
- *   After `acquireTimeoutMs` a waiter gets UNAVAILABLE.
+ *   included, at most `maxConnections`, at every instant. A pool left without connections is dropped.
+ * - Callers that find the budget full wait in FIFO order, and the least valuable idle connections are
+ *   closed for them (see chooseEvictions: the databases asked for least often lately, by a frequency
+ *   sketch, then the least recently used). After `acquireTimeoutMs` a waiter gets UNAVAILABLE.
+ * - With `maxTenantPools`, at most that many pools are kept; the least recently used is evicted and
+ *   drains: its checked-out clients finish their work, then it ends.
  * - Pools idle for `idleMs` are closed. No timer of the manager keeps the process alive.
  * - Every pool and every lent client has an `'error'` listener: a killed backend or a restarted server
  *   is logged, never crashes the host, and the next call reconnects.
