@@ -133,7 +133,7 @@ function postgresUrl(value: unknown, what: string): URL {
   return url;
 }
 
-function positiveInt(value: unknown, what: string, fallback: number): number {
+function positiveInt<F extends number | undefined>(value: unknown, what: string, fallback: F): number | F {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) {
     fail(`${what} must be a positive integer`);
@@ -191,7 +191,7 @@ export function resolveOptions(options: PlatformOptions): ResolvedOptions {
   const pool = options.pool ?? {};
   if (typeof pool !== 'object' || pool === null) fail('pool must be an object');
   const resolvedPool: ResolvedPoolOptions = {
-    maxTenantPools: pool.maxTenantPools === undefined ? undefined : positiveInt(pool.maxTenantPools, 'pool.maxTenantPools', 0),
+    maxTenantPools: positiveInt(pool.maxTenantPools, 'pool.maxTenantPools', undefined),
     maxConnectionsPerTenant: positiveInt(pool.maxConnectionsPerTenant, 'pool.maxConnectionsPerTenant', 4),
     maxConnections: positiveInt(pool.maxConnections, 'pool.maxConnections', 50),
     idleMs: positiveInt(pool.idleMs, 'pool.idleMs', 30_000),
@@ -199,7 +199,7 @@ export function resolveOptions(options: PlatformOptions): ResolvedOptions {
     maxMainConnections: positiveInt(pool.maxMainConnections, 'pool.maxMainConnections', 10),
     maxAdminConnections: positiveInt(pool.maxAdminConnections, 'pool.maxAdminConnections', 2),
     connectTimeoutMs: positiveInt(pool.connectTimeoutMs, 'pool.connectTimeoutMs', 10_000),
-    statementTimeoutMs: pool.statementTimeoutMs === undefined ? undefined : positiveInt(pool.statementTimeoutMs, 'pool.statementTimeoutMs', 0),
+    statementTimeoutMs: positiveInt(pool.statementTimeoutMs, 'pool.statementTimeoutMs', undefined),
     idleInTransactionTimeoutMs: nonNegativeInt(pool.idleInTransactionTimeoutMs, 'pool.idleInTransactionTimeoutMs', 60_000),
   };
   // Checked now, not at the first upload.

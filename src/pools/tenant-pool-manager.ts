@@ -70,8 +70,9 @@ export interface TenantPoolManagerOptions {
   idleInTransactionTimeoutMs?: number;
 }
 
-/** A queryable connection inside a transaction. */
-export interface TransactionClient {
+/** Runs SQL on a tenant database (a scope, or one connection inside a transaction). */
+export interface Queryable {
+  /** A parameterised query; `params` are sent separately, never interpolated. */
   query<R extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, params?: unknown[]): Promise<pg.QueryResult<R>>;
 }
 
@@ -245,7 +246,7 @@ export class TenantPoolManager {
    * (`fn`'s error passes untouched). The transaction carries `idleInTransactionTimeoutMs` (and, behind a
    * pooler, `statementTimeoutMs`) with `SET LOCAL`, in the same round trip as its `BEGIN`.
    */
-  transaction<T>(key: PoolKey, fn: (tx: TransactionClient) => Promise<T>): Promise<T> {
+  transaction<T>(key: PoolKey, fn: (tx: Queryable) => Promise<T>): Promise<T> {
     return this.#withLease(key, (lease) => this.#inTransaction(lease, fn));
   }
 
@@ -294,7 +295,7 @@ export class TenantPoolManager {
     return result;
   }
 
-  async #inTransaction<T>(lease: Lease, fn: (tx: TransactionClient) => Promise<T>): Promise<T> {
+  async #inTransaction<T>(lease: Lease, fn: (tx: Queryable) => Promise<T>): Promise<T> {
     const { client } = lease;
     await client.query(lease.local ? this.#begin.local : this.#begin.startup);
     let result: T;

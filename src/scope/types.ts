@@ -1,13 +1,9 @@
-import type pg from 'pg';
 import type { DocumentsService } from '../documents/types.js';
 import type { Role } from '../memberships/types.js';
+import type { Queryable } from '../pools/tenant-pool-manager.js';
 import type { Tenant } from '../tenants/types.js';
 
-/** Runs SQL on a tenant database. */
-export interface Queryable {
-  /** A parameterised query; `params` are sent separately, never interpolated. */
-  query<R extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, params?: unknown[]): Promise<pg.QueryResult<R>>;
-}
+export type { Queryable } from '../pools/tenant-pool-manager.js';
 
 /** The scope `withTenant` runs `fn` in; also what `currentTenant()` returns inside it. */
 export interface TenantContext extends Queryable {
