@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { FrequencySketch } from '../../src/pools/frequency-sketch.js';
 
 describe('FrequencySketch', () => {
-  it('counts uses per key, up to 15, and never mixes up two keys used alone', () => {
+  it('counts uses per key, past what 4-bit counters hold, and never mixes up two keys used alone', () => {
     const sketch = new FrequencySketch(100);
     const a = FrequencySketch.hash('tenant_a');
     const b = FrequencySketch.hash('tenant_b');
@@ -12,7 +12,7 @@ describe('FrequencySketch', () => {
     expect(sketch.frequency(a)).toBe(3);
     expect(sketch.frequency(b)).toBe(1);
     for (let i = 0; i < 40; i++) sketch.increment(a);
-    expect(sketch.frequency(a)).toBe(15);
+    expect(sketch.frequency(a)).toBe(43);
   });
 
   it('hashes a key the same way every time, and different keys differently', () => {
@@ -31,6 +31,18 @@ describe('FrequencySketch', () => {
     const hot = keys.slice(0, 5).map((k) => sketch.frequency(k));
     const cold = keys.slice(400).map((k) => sketch.frequency(k));
     expect(Math.min(...hot)).toBeGreaterThan(Math.max(...cold));
+  });
+
+  it('tells apart the keys around the edge of a budget of 100 (the 100th hottest of 500 from the 200th)', () => {
+    const sketch = new FrequencySketch(100);
+    const keys = Array.from({ length: 500 }, (_, i) => FrequencySketch.hash(`tenant_${i}`));
+    // Key i is used about 20 000 / (i + 1) times, interleaved: the 100th about 200 times, the 200th about 100.
+    for (let round = 0; round < 20_000; round++) {
+      for (let i = 0; i < keys.length; i++) if (round % (i + 1) === 0) sketch.increment(keys[i]!);
+    }
+    const edge = keys.slice(90, 100).map((k) => sketch.frequency(k));
+    const beyond = keys.slice(190, 200).map((k) => sketch.frequency(k));
+    expect(Math.min(...edge)).toBeGreaterThan(Math.max(...beyond));
   });
 
   it('fades old popularity: after enough other uses, a once-hot key counts less than a newly hot one', () => {
