@@ -182,7 +182,7 @@ async function startEmbeddedPostgres(opts: StartOptions): Promise<RunningServer>
     const pwfile = path.join(base, '.pwfile');
     await writeFile(pwfile, 'postgres\n', { mode: 0o644 });
     try {
-      await runToEnd(bin.initdb, [`--pgdata=${databaseDir}`, '--auth=password', '--username=postgres', `--pwfile=${pwfile}`, '--lc-messages=C', '--encoding=UTF8'], user);
+      await runToEnd(bin.initdb, [`--pgdata=${databaseDir}`, '--auth=scram-sha-256', '--username=postgres', `--pwfile=${pwfile}`, '--lc-messages=C', '--encoding=UTF8'], user);
     } finally {
       await rm(pwfile, { force: true });
     }

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { connectFailure, isMissingDatabase } from '../util/pg-errors.js';
 import { redactUrl } from '../util/redact.js';
+import { ScramKeyClient } from '../util/scram.js';
 
 type ConnectCallback = ((err: Error) => void) | ((err: null, client: pg.Client) => void);
 
@@ -10,12 +11,12 @@ type ConnectCallback = ((err: Error) => void) | ((err: null, client: pg.Client) 
  * an unreachable, hung or overloaded server, DATABASE for a refusal for good (a bad password). A database
  * that does not exist is reported as the driver (or pooler) says it.
  *
- * Given to `pg.Pool` as its `Client`; pg-pool's own `connectionTimeoutMillis` (which bounds the wait for a
+ * SCRAM keys are derived once per credentials (see ScramKeyClient). Given to `pg.Pool` as its `Client`; pg-pool's own `connectionTimeoutMillis` (which bounds the wait for a
  * free client as well) is not what bounds the connect.
  * @internal
  */
 export function timedClientClass(connectTimeoutMs: number, what: string): new (config?: pg.ClientConfig) => pg.Client {
-  return class TimedClient extends pg.Client {
+  return class TimedClient extends ScramKeyClient {
     readonly #what: string;
 
     constructor(config?: pg.ClientConfig) {

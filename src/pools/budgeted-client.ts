@@ -1,6 +1,7 @@
 import pg from 'pg';
 import type { BudgetSlot, ConnectionBudget } from './connection-budget.js';
 import { destroySocket } from './pg-internals.js';
+import { ScramKeyClient } from '../util/scram.js';
 
 /** What a {@link BudgetedClient} reports to the pool that owns it. */
 export interface BudgetedClientHooks {
@@ -22,10 +23,12 @@ type ConnectCallback = ((err: Error) => void) | ((err: null, client: pg.Client) 
  * has closed or the connection attempt failed. Given to `pg.Pool` as its `Client`, so every connection
  * any tenant pool opens, including while an evicted pool drains, counts against one hard ceiling.
  *
- * Build one class per pool with {@link budgetedClientClass}; pg-pool constructs it with its options.
+ * Build one class per pool with {@link budgetedClientClass}; pg-pool constructs it with its options. It
+ * answers SCRAM with keys derived once per credentials (see ScramKeyClient): a miss of the cache of
+ * connections costs no PBKDF2.
  * @internal
  */
-export class BudgetedClient extends pg.Client {
+export class BudgetedClient extends ScramKeyClient {
   readonly #budget: ConnectionBudget;
   readonly #hooks: BudgetedClientHooks;
   readonly #abort = new AbortController();
