@@ -5,7 +5,7 @@ import type { ListTenantsOptions, Tenant } from '../tenants/types.js';
 import type { TenantTemplates } from '../tenants/tenant-templates.js';
 import { createSqlUmzug, type Connector } from './sql-migrations.js';
 import type { FleetMigrateOptions, FleetMigrateResult, FleetProgressEvent, TenantMigrationStatus } from './types.js';
-import type { PoolKey } from '../pools/tenant-pool-manager.js';
+import type { PoolKey } from '../pools/types.js';
 
 
 /** What fleet migrations need of the pool manager: connections inside the tenant connection budget. */

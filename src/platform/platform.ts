@@ -11,7 +11,8 @@ import type {
   TenantMigrationStatus,
 } from '../migrations/types.js';
 import { DocumentsServiceImpl } from '../documents/documents-service.js';
-import { TenantPoolManager, type ConnectionStats, type PoolStats } from '../pools/tenant-pool-manager.js';
+import { TenantPoolManager } from '../pools/tenant-pool-manager.js';
+import type { ConnectionStats, PoolStats } from '../pools/types.js';
 import { TenantScopes } from '../scope/tenant-scope.js';
 import type { TenantContext, WithTenantOptions } from '../scope/types.js';
 import { S3ObjectStore } from '../storage/s3-object-store.js';

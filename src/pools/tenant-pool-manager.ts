@@ -1,124 +1,32 @@
 import { LRUCache } from 'lru-cache';
-import pg from 'pg';
+import type pg from 'pg';
 import { TenantDbError } from '../errors.js';
 import { silentLogger, type Logger } from '../util/logger.js';
-import { redactUrl, withDatabase } from '../util/redact.js';
-import { budgetedClientClass, type BudgetedClient } from './budgeted-client.js';
+import { connectFailure, isMissingDatabase, isRefusedStartupParameter } from '../util/pg-errors.js';
 import { ConnectionBudget } from './connection-budget.js';
 import { chooseEvictions } from './eviction.js';
-import { lend, lendForOneQuery, RELEASED, type Lease, type LeaseOwner } from './lease.js';
-import { closeIdleClients } from './pg-internals.js';
-import { FrequencySketch, type SketchHash } from './frequency-sketch.js';
-import { connectFailure, isMissingDatabase, isRefusedStartupParameter } from '../util/pg-errors.js';
+import { FrequencySketch } from './frequency-sketch.js';
+import { lend, lendForOneQuery, RELEASED, type Lease } from './lease.js';
+import { drainPools, TenantPool, type ServerSettings, type TenantPoolSettings } from './tenant-pool.js';
+import type {
+  PoolKey,
+  PooledClient,
+  PoolManagerStats,
+  Queryable,
+  TenantPoolManagerExtras,
+  TenantPoolManagerOptions,
+} from './types.js';
 
-
-/** A tenant database: `server` is a postgres URL without a database (e.g. `postgres://u:p@h:5432`), `database` its name. */
-export interface PoolKey {
-  server: string;
-  database: string;
-}
-
-/** A client lent by {@link TenantPoolManager.acquire}. */
-export interface PooledClient {
-  /** The connection, yours until `release`. */
-  client: pg.PoolClient;
-  /** Always call once; pass an error or true if the client must be destroyed. */
-  release(err?: Error | boolean): void;
-}
-
-/** Tenant pool counters. */
-export interface PoolStats {
-  /** Pools cached plus evicted pools still draining. */
-  open: number;
-  /** `pool.maxTenantPools`; without it the connection budget, which then bounds the pools. */
-  max: number;
-  /** Requests served on a connection already open. */
-  hits: number;
-  /** Requests that had to open a connection. */
-  misses: number;
-  /** Idle connections closed to make room in the budget, and pools evicted past `maxTenantPools`. */
-  evictions: number;
-}
-
-/** Connection counters against the budget. */
-export interface ConnectionStats {
-  /** Connections to tenant databases open or opening, never above `max`. */
-  open: number;
-  /** `pool.maxConnections`. */
-  max: number;
-}
-
-/** Counters of {@link TenantPoolManager.stats}. */
-export interface PoolManagerStats {
-  pools: PoolStats;
-  connections: ConnectionStats;
-}
-
-/** Bounds and timeouts of {@link TenantPoolManager} (see `PoolOptions` for what each means). */
-export interface TenantPoolManagerOptions {
-  /** Pools kept at most, least recently used evicted. Default: no bound beyond the connection budget. */
-  maxTenantPools?: number | undefined;
-  maxConnectionsPerTenant: number;
-  maxConnections: number;
-  idleMs: number;
-  acquireTimeoutMs: number;
-  /** Default: 10 000. */
-  connectTimeoutMs?: number;
-  /** Default: none. */
-  statementTimeoutMs?: number | undefined;
-  /** 0: none. Default: 60 000. */
-  idleInTransactionTimeoutMs?: number;
-}
-
-/** Runs SQL on a tenant database (a scope, or one connection inside a transaction). */
-export interface Queryable {
-  /** A parameterised query; `params` are sent separately, never interpolated. */
-  query<R extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, params?: unknown[]): Promise<pg.QueryResult<R>>;
-}
-
-/** Settings of {@link TenantPoolManager} beyond {@link TenantPoolManagerOptions}. */
-export interface TenantPoolManagerExtras {
-  /**
-   * How long `endPool()` and `close()` wait for checked-out clients to come back before destroying
-   * their connections. Default: 10 000 ms.
-   */
-  drainTimeoutMs?: number;
-}
-
-/** One tenant database's pool and what the manager knows of it. */
-interface PoolEntry {
-  readonly id: string;
-  readonly key: PoolKey;
-  readonly label: string;
-  readonly pool: pg.Pool;
-  /** Clients connecting or connected (from `connect()` until their socket closed). */
-  readonly clients: Set<BudgetedClient>;
-  /** Clients lent out now. */
-  leases: number;
-  /** `pool.connect()` calls not settled yet; a pool is ended only once none is left (pg-pool would strand them). */
-  pending: number;
-  /** Rejecters of the acquires waiting on this pool, so endPool() and close() can fail them at once. */
-  readonly waiters: Set<(err: Error) => void>;
-  lastUsed: number;
-  /** Out of the cache: ends as soon as nothing waits on it. */
-  retired: boolean;
-  /** The database's hashes in the frequency sketch, computed once. */
-  readonly hash: SketchHash;
-  /** What its leases report back to. */
-  readonly owner: LeaseOwner;
-  /** Its server refuses startup parameters (a pooler): the statement timeout is set per transaction instead. */
-  readonly server: ServerSettings;
-  ending: boolean;
-  /** Resolves once ended and every connection closed. */
-  readonly closed: Promise<void>;
-  markClosed(): void;
-}
-
-/** What the manager learnt of one server's connections. */
-interface ServerSettings {
-  /** True once the server refused startup parameters (PgBouncer does): settings go with each transaction. */
-  local: boolean;
-}
+export type {
+  ConnectionStats,
+  PoolKey,
+  PooledClient,
+  PoolManagerStats,
+  PoolStats,
+  Queryable,
+  TenantPoolManagerExtras,
+  TenantPoolManagerOptions,
+} from './types.js';
 
 /**
  * The tenant pool manager: `pg.Pool`s, one per tenant database, inside a hard connection budget that is
@@ -156,9 +64,11 @@ export class TenantPoolManager {
   readonly #begin: { startup: string; local: string };
   readonly #drainTimeoutMs: number;
   readonly #budget: ConnectionBudget;
-  readonly #cache: LRUCache<string, PoolEntry>;
+  /** What every pool is told, but its server (see #poolFor). */
+  readonly #poolSettings: Omit<TenantPoolSettings, 'server'>;
+  readonly #cache: LRUCache<string, TenantPool>;
   /** Pools out of the cache whose connections are not all closed yet. */
-  readonly #draining = new Set<PoolEntry>();
+  readonly #draining = new Set<TenantPool>();
   #hits = 0;
   #misses = 0;
   #evictions = 0;
@@ -187,14 +97,31 @@ export class TenantPoolManager {
       onWait: () => this.#scheduleReclaim(),
     });
     this.#frequency = new FrequencySketch(options.maxConnections);
-    this.#cache = new LRUCache<string, PoolEntry>({
+    this.#poolSettings = {
+      max: options.maxConnectionsPerTenant,
+      idleMs: options.idleMs,
+      connectTimeoutMs: this.#options.connectTimeoutMs,
+      statementTimeoutMs: statement,
+      budget: this.#budget,
+      logger,
+      budgetWanted: () => this.#budgetWanted(),
+      returned: (client, destroy) => {
+        this.#giveBack(client, destroy);
+        this.#scheduleSweep();
+      },
+      // A pool left without connections holds no budget: drop it, so the budget alone bounds the pools.
+      emptied: (pool) => this.#forgetIfEmpty(pool),
+      closed: (pool) => this.#draining.delete(pool),
+    };
+    this.#cache = new LRUCache<string, TenantPool>({
       // Without maxTenantPools the budget bounds the pools: one without connections is dropped (see
       // #forgetIfEmpty), so the cache holds about as many pools as the budget has connections.
       max: options.maxTenantPools ?? Math.max(1_000, options.maxConnections * 10),
       // Synchronous by contract: start the drain here, await it in close().
-      dispose: (entry, _id, reason) => {
+      dispose: (pool, _id, reason) => {
         if (reason === 'evict') this.#evictions++;
-        this.#retire(entry);
+        this.#draining.add(pool);
+        pool.retire();
       },
     });
   }
@@ -229,9 +156,9 @@ export class TenantPoolManager {
    */
   query<R extends pg.QueryResultRow = pg.QueryResultRow>(key: PoolKey, sql: string, params?: unknown[]): Promise<pg.QueryResult<R>> {
     if (!this.#closed) {
-      const entry = this.#entryFor(key);
-      if (entry.pool.idleCount > 0 && !(entry.server.local && this.#options.statementTimeoutMs !== undefined)) {
-        return this.#queryIdle<R>(entry, sql, params);
+      const pool = this.#poolFor(key);
+      if (pool.idle > 0 && !(pool.server.local && this.#options.statementTimeoutMs !== undefined)) {
+        return this.#queryIdle<R>(pool, sql, params);
       }
     }
     return this.#withLease(key, (lease) =>
@@ -254,22 +181,21 @@ export class TenantPoolManager {
    * The hot path of a warm tenant: an idle client, one query. Callbacks all the way (pg-pool's connect,
    * pg's query) and one promise, so that a query costs about what `pg.Pool.query` costs.
    */
-  #queryIdle<R extends pg.QueryResultRow>(entry: PoolEntry, sql: string, params: unknown[] | undefined): Promise<pg.QueryResult<R>> {
-    entry.pending++;
-    entry.lastUsed = Date.now();
-    this.#frequency.increment(entry.hash);
+  #queryIdle<R extends pg.QueryResultRow>(pool: TenantPool, sql: string, params: unknown[] | undefined): Promise<pg.QueryResult<R>> {
+    pool.pending++;
+    pool.lastUsed = Date.now();
+    this.#frequency.increment(pool.hash);
     this.#hits++;
     return new Promise((resolve, reject) => {
-      entry.pool.connect((connectErr, client) => {
-        entry.pending--;
-        if (entry.retired) this.#maybeEnd(entry);
+      pool.pool.connect((connectErr, client) => {
+        pool.settledConnect();
         if (connectErr || !client) {
-          this.#forgetIfEmpty(entry);
-          reject(this.#connectError(connectErr, entry));
+          this.#forgetIfEmpty(pool);
+          reject(this.#connectError(connectErr, pool));
           return;
         }
-        entry.leases++;
-        const giveBack = lendForOneQuery(entry.owner, client);
+        pool.leases++;
+        const giveBack = lendForOneQuery(pool.owner, client);
         client.query<R>(sql, params as unknown[], (queryErr, result) => {
           const finished = giveBack();
           const settle = (): void => (queryErr ? reject(queryErr) : resolve(result));
@@ -318,11 +244,9 @@ export class TenantPoolManager {
   async endPool(key: PoolKey): Promise<void> {
     const id = cacheKey(key);
     this.#cache.delete(id);
-    const entries = [...this.#draining].filter((entry) => entry.id === id);
-    for (const entry of entries) {
-      this.#endNow(entry, new TenantDbError('UNAVAILABLE', `the pool of ${entry.label} was ended`));
-    }
-    await this.#drain(entries);
+    const pools = [...this.#draining].filter((pool) => pool.id === id);
+    for (const pool of pools) pool.endNow(new TenantDbError('UNAVAILABLE', `the pool of ${pool.label} was ended`));
+    await drainPools(pools, this.#drainTimeoutMs, this.#logger);
   }
 
   /** Pool and connection counters (sync). */
@@ -342,8 +266,8 @@ export class TenantPoolManager {
   /** Connections open or opening per server URL (as in the pool keys), evicted pools still draining included. */
   openByServer(): Map<string, number> {
     const open = new Map<string, number>();
-    for (const entry of [...this.#cache.values(), ...this.#draining]) {
-      if (entry.clients.size > 0) open.set(entry.key.server, (open.get(entry.key.server) ?? 0) + entry.clients.size);
+    for (const pool of [...this.#cache.values(), ...this.#draining]) {
+      if (pool.open > 0) open.set(pool.key.server, (open.get(pool.key.server) ?? 0) + pool.open);
     }
     return open;
   }
@@ -368,180 +292,64 @@ export class TenantPoolManager {
     this.#sweepTimer = undefined;
     this.#budget.close();
     this.#cache.clear();
-    const entries = [...this.#draining];
-    for (const entry of entries) this.#endNow(entry, new TenantDbError('CLOSED', 'the tenant pool manager was closed'));
-    await this.#drain(entries);
+    const pools = [...this.#draining];
+    for (const pool of pools) pool.endNow(new TenantDbError('CLOSED', 'the tenant pool manager was closed'));
+    await drainPools(pools, this.#drainTimeoutMs, this.#logger);
   }
 
   async #lease(key: PoolKey): Promise<Lease> {
     for (let attempt = 0; ; attempt++) {
       if (this.#closed) throw new TenantDbError('CLOSED', 'the tenant pool manager was closed');
-      const entry = this.#entryFor(key);
+      const pool = this.#poolFor(key);
       try {
-        return this.#lend(entry, await this.#connect(entry));
+        const client = await this.#connect(pool);
+        pool.leases++;
+        return lend(pool.owner, client);
       } catch (err) {
         // A pooler that refuses startup parameters (PgBouncer: 08P01): connect without them from now on,
         // and send the settings with each transaction instead. The failed pool may be gone: look again.
-        if (attempt > 0 || !isRefusedStartupParameter(err) || entry.server.local) throw this.#connectError(err, entry);
-        entry.server.local = true;
-        this.#logger.info({ db: entry.label }, 'the server refuses startup parameters (a pooler?): timeouts go with each transaction');
+        if (attempt > 0 || !isRefusedStartupParameter(err) || pool.server.local) throw this.#connectError(err, pool);
+        pool.server.local = true;
+        this.#logger.info({ db: pool.label }, 'the server refuses startup parameters (a pooler?): timeouts go with each transaction');
       }
     }
   }
 
   /** The cached pool of `key`, created on a miss. Synchronous, so parallel first calls share one pool. */
-  #entryFor(key: PoolKey): PoolEntry {
+  #poolFor(key: PoolKey): TenantPool {
     const id = cacheKey(key);
     const cached = this.#cache.get(id);
     if (cached) return cached;
-    const entry = this.#createEntry(id, key);
-    this.#cache.set(id, entry);
-    return entry;
-  }
-
-  #createEntry(id: string, key: PoolKey): PoolEntry {
-    const label = `${key.database} on ${redactUrl(key.server)}`;
-    const clients = new Set<BudgetedClient>();
-    let markClosed!: () => void;
-    const closed = new Promise<void>((resolve) => (markClosed = resolve));
     let server = this.#servers.get(key.server);
     if (!server) {
       server = { local: false };
       this.#servers.set(key.server, server);
     }
-    const settings = server;
-    const statementTimeoutMs = this.#options.statementTimeoutMs;
-    const Client = budgetedClientClass(this.#budget, {
-      connectTimeoutMs: this.#options.connectTimeoutMs,
-      // Startup parameters cost nothing per query; a pooler that refuses them gets them per transaction instead.
-      startupParameters: () => (statementTimeoutMs === undefined || settings.local ? {} : { statement_timeout: statementTimeoutMs }),
-      onOpen: (client) => clients.add(client),
-      onClose: (client) => {
-        clients.delete(client);
-        this.#checkClosed(entry);
-        // A pool left without connections holds no budget: drop it, so the budget alone bounds the pools.
-        if (clients.size === 0) process.nextTick(() => this.#forgetIfEmpty(entry));
-      },
-    });
-    const pool = new pg.Pool({
-      connectionString: withDatabase(key.server, key.database),
-      max: this.#options.maxConnectionsPerTenant,
-      idleTimeoutMillis: this.#options.idleMs,
-      // Idle connections and pg-pool's idle timers must not keep the host process alive.
-      allowExitOnIdle: true,
-      Client: Client as unknown as new () => pg.ClientBase,
-    });
-    // An idle client's error (killed backend, restarted server): pg-pool has already dropped the
-    // client; without this listener the 'error' event would crash the host process.
-    pool.on('error', (err) => {
-      this.#logger.warn({ err: err.message, db: label }, 'idle tenant connection failed; it was dropped');
-    });
-    const entry: PoolEntry = {
-      id,
-      key,
-      label,
-      pool,
-      clients,
-      leases: 0,
-      pending: 0,
-      waiters: new Set(),
-      lastUsed: Date.now(),
-      retired: false,
-      hash: FrequencySketch.hash(id),
-      owner: {
-        label,
-        logger: this.#logger,
-        get local() {
-          return settings.local;
-        },
-        budgetWanted: () => this.#budgetWanted(),
-        giveBack: (client, destroy) => {
-          entry.leases--;
-          entry.lastUsed = Date.now();
-          this.#giveBack(entry, client, destroy);
-          this.#scheduleSweep();
-        },
-      },
-      server: settings,
-      ending: false,
-      closed,
-      markClosed,
+    const pool = new TenantPool(id, key, { ...this.#poolSettings, server });
+    this.#cache.set(id, pool);
+    return pool;
+  }
+
+  /** A client of `pool`, counted as a hit (served on a connection already open) or a miss (one opens for it). */
+  #connect(pool: TenantPool): Promise<pg.PoolClient> {
+    pool.lastUsed = Date.now();
+    this.#frequency.increment(pool.hash);
+    const forget = (err: Error): never => {
+      this.#forgetIfEmpty(pool);
+      throw err;
     };
-    return entry;
-  }
-
-  /** `pool.connect()` bounded by acquireTimeoutMs, and failed at once by close(). */
-  #connect(entry: PoolEntry): Promise<pg.PoolClient> {
-    entry.pending++;
-    entry.lastUsed = Date.now();
-    this.#frequency.increment(entry.hash);
-    // A hit is served on a connection already open (idle now, or busy and given back); a miss opens one.
-    if (entry.pool.idleCount > 0) {
-      // The hot path of a warm tenant: pg-pool hands an idle client over on the next tick, so there is
-      // nothing to time out and no wait for endPool() or close() to cut short.
+    if (pool.idle > 0) {
       this.#hits++;
-      return entry.pool.connect().then(
-        (client) => {
-          entry.pending--;
-          if (entry.retired) this.#maybeEnd(entry);
-          return client;
-        },
-        (err: Error) => {
-          entry.pending--;
-          this.#maybeEnd(entry);
-          this.#forgetIfEmpty(entry);
-          throw err;
-        },
-      );
+      return pool.connectIdle().catch(forget);
     }
-    if (entry.pool.totalCount < this.#options.maxConnectionsPerTenant) this.#misses++;
+    // A busy pool at its bound serves this caller on a connection given back: a hit, after a wait.
+    if (pool.pool.totalCount < this.#options.maxConnectionsPerTenant) this.#misses++;
     else this.#hits++;
-    return new Promise<pg.PoolClient>((resolve, reject) => {
-      let settled = false;
-      const settle = (err: Error | undefined, client?: pg.PoolClient): boolean => {
-        if (settled) return false;
-        settled = true;
-        clearTimeout(timer);
-        entry.waiters.delete(fail);
-        if (err) reject(err);
-        else resolve(client!);
-        return true;
-      };
-      const fail = (err: Error): void => void settle(err);
-      const timer = setTimeout(() => {
-        fail(
-          new TenantDbError(
-            'UNAVAILABLE',
-            `connection budget exhausted: no connection to ${entry.label} within ${this.#options.acquireTimeoutMs} ms`,
-          ),
-        );
-      }, this.#options.acquireTimeoutMs);
-      entry.waiters.add(fail);
-      entry.pool.connect().then(
-        (client) => {
-          entry.pending--;
-          // Too late: the caller gave up (timeout or close). Hand the client straight back.
-          if (!settle(undefined, client)) this.#giveBack(entry, client, false);
-          this.#maybeEnd(entry);
-        },
-        (err: Error) => {
-          entry.pending--;
-          fail(err);
-          this.#maybeEnd(entry);
-          this.#forgetIfEmpty(entry);
-        },
-      );
-    });
-  }
-
-  /** Lends a connected client (see lend()): given back, it returns to its pool or is destroyed. */
-  #lend(entry: PoolEntry, client: pg.PoolClient): Lease {
-    entry.leases++;
-    return lend(entry.owner, client);
+    return pool.connectWithin(this.#options.acquireTimeoutMs).catch(forget);
   }
 
   /** Returns a client to its pool, or destroys it; a client given back while the budget has waiters is closed for them. */
-  #giveBack(entry: PoolEntry, client: pg.PoolClient, destroy: Error | boolean): void {
+  #giveBack(client: pg.PoolClient, destroy: Error | boolean): void {
     client.release(destroy === false ? undefined : destroy);
     // Someone waits for a slot: the least valuable idle connection goes (this one, if it is that).
     if (this.#budgetWanted()) this.#scheduleReclaim();
@@ -552,76 +360,19 @@ export class TenantPoolManager {
     return this.#budget.waiting > this.#budget.closing;
   }
 
-  #connectError(err: unknown, entry: PoolEntry): TenantDbError {
+  #connectError(err: unknown, pool: TenantPool): TenantDbError {
     if (err instanceof TenantDbError) return err;
     if (this.#closed) return new TenantDbError('CLOSED', 'the tenant pool manager was closed', { cause: err });
     if (isMissingDatabase(err)) {
-      return new TenantDbError('NOT_FOUND', `tenant database ${entry.label} does not exist`, { cause: err });
+      return new TenantDbError('NOT_FOUND', `tenant database ${pool.label} does not exist`, { cause: err });
     }
-    return connectFailure(err, `tenant database ${entry.label}`);
+    return connectFailure(err, `tenant database ${pool.label}`);
   }
 
-  /** A pool whose connection failed and that holds nothing is dropped, so that a bad key does not occupy the cache. */
-  #forgetIfEmpty(entry: PoolEntry): void {
-    if (entry.leases > 0 || entry.pending > 0 || entry.pool.totalCount > 0) return;
-    if (this.#cache.peek(entry.id) === entry) this.#cache.delete(entry.id);
-  }
-
-  /** Out of the cache (evicted, idle, ended, or cleared by close): drain, then end. */
-  #retire(entry: PoolEntry): void {
-    entry.retired = true;
-    this.#draining.add(entry);
-    this.#maybeEnd(entry);
-  }
-
-  #maybeEnd(entry: PoolEntry): void {
-    // pg-pool never serves callers still queued on a pool once end() is called: wait until none is.
-    if (entry.retired && entry.pending === 0) this.#end(entry);
-  }
-
-  /** Ends a pool without waiting for its queued callers: they fail with `reason` (pg-pool would strand them). */
-  #endNow(entry: PoolEntry, reason: TenantDbError): void {
-    for (const fail of [...entry.waiters]) fail(reason);
-    this.#end(entry);
-  }
-
-  /** pool.end(): idle clients close now, lent ones when given back. */
-  #end(entry: PoolEntry): void {
-    if (entry.ending) return;
-    entry.ending = true;
-    entry.pool.end().then(
-      () => this.#checkClosed(entry),
-      (err: unknown) => this.#logger.warn({ err: String(err), db: entry.label }, 'ending a tenant pool failed'),
-    );
-    this.#checkClosed(entry);
-  }
-
-  #checkClosed(entry: PoolEntry): void {
-    if (!entry.ending || entry.clients.size > 0) return;
-    this.#draining.delete(entry);
-    entry.markClosed();
-  }
-
-  /** Waits for pools to close; after drainTimeoutMs, destroys what is still open and waits for the sockets. */
-  async #drain(entries: PoolEntry[]): Promise<void> {
-    if (entries.length === 0) return;
-    const all = Promise.all(entries.map((entry) => entry.closed)).then(() => true);
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<false>((resolve) => {
-      timer = setTimeout(() => resolve(false), this.#drainTimeoutMs);
-    });
-    const done = await Promise.race([all, timedOut]);
-    clearTimeout(timer);
-    if (done) return;
-    let destroyed = 0;
-    for (const entry of entries) {
-      for (const client of entry.clients) {
-        client.forceClose();
-        destroyed++;
-      }
-    }
-    this.#logger.warn({ destroyed, drainTimeoutMs: this.#drainTimeoutMs }, 'destroyed tenant connections still in use');
-    await all;
+  /** A pool that holds nothing (its connection failed, or its last one closed) is dropped from the cache. */
+  #forgetIfEmpty(pool: TenantPool): void {
+    if (!pool.empty) return;
+    if (this.#cache.peek(pool.id) === pool) this.#cache.delete(pool.id);
   }
 
   #scheduleReclaim(): void {
@@ -640,20 +391,19 @@ export class TenantPoolManager {
     if (need <= 0 || this.#closed) return;
     // The least valuable idle connections go first (see chooseEvictions): the frequency sketch knows
     // which databases were asked for least often lately.
-    const candidates = [...this.#cache.values()].map((entry) => ({
-      entry,
-      idle: entry.pool.idleCount,
-      frequency: this.#frequency.frequency(entry.hash),
-      lastUsed: entry.lastUsed,
+    const candidates = [...this.#cache.values()].map((pool) => ({
+      pool,
+      idle: pool.idle,
+      frequency: this.#frequency.frequency(pool.hash),
+      lastUsed: pool.lastUsed,
     }));
-    for (const [{ entry }, count] of chooseEvictions(candidates, need)) {
-      const idle = entry.pool.idleCount;
-      if (count === idle && entry.leases === 0 && entry.pending === 0 && entry.pool.totalCount === idle) {
+    for (const [{ pool }, count] of chooseEvictions(candidates, need)) {
+      if (count === pool.idle && pool.unused) {
         // Wholly idle: evict the pool, which closes its idle connections.
-        this.#evictions += idle;
-        this.#cache.delete(entry.id);
+        this.#evictions += count;
+        this.#cache.delete(pool.id);
       } else {
-        this.#evictions += closeIdleClients(entry.pool, count);
+        this.#evictions += pool.closeIdle(count);
       }
     }
   }
@@ -676,12 +426,12 @@ export class TenantPoolManager {
     if (this.#closed) return;
     const now = Date.now();
     let next = Infinity;
-    for (const entry of [...this.#cache.values()]) {
-      if (entry.leases > 0 || entry.pending > 0) continue; // re-armed when given back
-      const due = entry.lastUsed + this.#options.idleMs;
+    for (const pool of [...this.#cache.values()]) {
+      if (pool.leases > 0 || pool.pending > 0) continue; // re-armed when given back
+      const due = pool.lastUsed + this.#options.idleMs;
       if (due <= now) {
-        this.#logger.debug({ db: entry.label }, 'closing idle tenant pool');
-        this.#cache.delete(entry.id);
+        this.#logger.debug({ db: pool.label }, 'closing idle tenant pool');
+        this.#cache.delete(pool.id);
       } else {
         next = Math.min(next, due);
       }

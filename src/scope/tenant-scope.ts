@@ -9,7 +9,7 @@ import { isAbortSignal } from '../storage/upload-aborted.js';
 import { isUuid } from '../util/uuid.js';
 import type { Tenant } from '../tenants/types.js';
 import type { Queryable, TenantContext, WithTenantOptions } from './types.js';
-import type { PoolKey } from '../pools/tenant-pool-manager.js';
+import type { PoolKey } from '../pools/types.js';
 
 // One store per process, shared by the ESM and the CJS builds when an app loads both, so that
 // `currentTenant()` from either sees a scope opened by the other.

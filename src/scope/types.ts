@@ -1,9 +1,9 @@
 import type { DocumentsService } from '../documents/types.js';
 import type { Role } from '../memberships/types.js';
-import type { Queryable } from '../pools/tenant-pool-manager.js';
+import type { Queryable } from '../pools/types.js';
 import type { Tenant } from '../tenants/types.js';
 
-export type { Queryable } from '../pools/tenant-pool-manager.js';
+export type { Queryable } from '../pools/types.js';
 
 /** The scope `withTenant` runs `fn` in; also what `currentTenant()` returns inside it. */
 export interface TenantContext extends Queryable {

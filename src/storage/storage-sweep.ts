@@ -5,7 +5,7 @@ import type { ListTenantsOptions, Tenant } from '../tenants/types.js';
 import { isUuid } from '../util/uuid.js';
 import { parseFileObjectKey, tenantPrefix, tenantsPrefix } from './object-keys.js';
 import type { ObjectStore } from './object-store.js';
-import type { PoolKey } from '../pools/tenant-pool-manager.js';
+import type { PoolKey } from '../pools/types.js';
 
 /** Options of `platform.storage.sweep`. */
 export interface SweepOptions {

@@ -12,7 +12,7 @@ import type { ServerAdmin } from './server-admin.js';
 import type { TenantTemplates } from './tenant-templates.js';
 import { tenantColumns, toTenant, type TenantRow } from './tenant-row.js';
 import type { CreateTenantInput, ListTenantsOptions, RepairResult, Tenant, TenantStats, TenantsService } from './types.js';
-import type { PoolKey } from '../pools/tenant-pool-manager.js';
+import type { PoolKey } from '../pools/types.js';
 
 /** What the tenants service needs of the pool manager. */
 export interface TenantPools {

@@ -1,0 +1,74 @@
+import type pg from 'pg';
+
+/** A tenant database: `server` is a postgres URL without a database (e.g. `postgres://u:p@h:5432`), `database` its name. */
+export interface PoolKey {
+  server: string;
+  database: string;
+}
+
+/** A client lent by {@link TenantPoolManager.acquire}. */
+export interface PooledClient {
+  /** The connection, yours until `release`. */
+  client: pg.PoolClient;
+  /** Always call once; pass an error or true if the client must be destroyed. */
+  release(err?: Error | boolean): void;
+}
+
+/** Tenant pool counters. */
+export interface PoolStats {
+  /** Pools cached plus evicted pools still draining. */
+  open: number;
+  /** `pool.maxTenantPools`; without it the connection budget, which then bounds the pools. */
+  max: number;
+  /** Requests served on a connection already open. */
+  hits: number;
+  /** Requests that had to open a connection. */
+  misses: number;
+  /** Idle connections closed to make room in the budget, and pools evicted past `maxTenantPools`. */
+  evictions: number;
+}
+
+/** Connection counters against the budget. */
+export interface ConnectionStats {
+  /** Connections to tenant databases open or opening, never above `max`. */
+  open: number;
+  /** `pool.maxConnections`. */
+  max: number;
+}
+
+/** Counters of {@link TenantPoolManager.stats}. */
+export interface PoolManagerStats {
+  pools: PoolStats;
+  connections: ConnectionStats;
+}
+
+/** Bounds and timeouts of {@link TenantPoolManager} (see `PoolOptions` for what each means). */
+export interface TenantPoolManagerOptions {
+  /** Pools kept at most, least recently used evicted. Default: no bound beyond the connection budget. */
+  maxTenantPools?: number | undefined;
+  maxConnectionsPerTenant: number;
+  maxConnections: number;
+  idleMs: number;
+  acquireTimeoutMs: number;
+  /** Default: 10 000. */
+  connectTimeoutMs?: number;
+  /** Default: none. */
+  statementTimeoutMs?: number | undefined;
+  /** 0: none. Default: 60 000. */
+  idleInTransactionTimeoutMs?: number;
+}
+
+/** Runs SQL on a tenant database (a scope, or one connection inside a transaction). */
+export interface Queryable {
+  /** A parameterised query; `params` are sent separately, never interpolated. */
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, params?: unknown[]): Promise<pg.QueryResult<R>>;
+}
+
+/** Settings of {@link TenantPoolManager} beyond {@link TenantPoolManagerOptions}. */
+export interface TenantPoolManagerExtras {
+  /**
+   * How long `endPool()` and `close()` wait for checked-out clients to come back before destroying
+   * their connections. Default: 10 000 ms.
+   */
+  drainTimeoutMs?: number;
+}
