@@ -1,6 +1,6 @@
 /**
  * Benchmark 2, many tenants: 500 tenants, Zipf-skewed access, through a connection budget of 100 (at
- * most 2 per tenant, no bound on pools: the budget is the cache), against
+ * most 1 per tenant, no bound on pools: the budget is the cache), against
  * (a) a fresh `pg.Client` per request (connect, query, end), alternated, same request sequence;
  * (b) one unbounded `pg.Pool` per tenant (max 10 each, never ended), driven hard enough to exceed the
  *     server's `max_connections`. A separate connection samples `pg_stat_activity` for the peak.
@@ -242,13 +242,11 @@ export async function runManyTenants(env: BenchEnv): Promise<BenchResult> {
         },
       },
     },
-    notes:
-      rateRatio < GOAL_A
-        ? [
-            `many tenants (a): the ${BUDGET} hottest of ${count} tenants get ${(idealHitRatio * 100).toFixed(1)}% of the requests (Zipf ${ZIPF_S}), so even a perfect ` +
-              `cache of ${BUDGET} connections opens a new one for ${((1 - idealHitRatio) * 100).toFixed(1)}% of them, each as costly as the baseline's: ` +
-              `no design can exceed ${ratioBound.toFixed(2)}× here. Our hit ratio was ${(hitRatio * 100).toFixed(1)}%.`,
-          ]
-        : [],
+    notes: [
+      `many tenants (a): the ${BUDGET} hottest of ${count} tenants get ${(idealHitRatio * 100).toFixed(1)}% of the requests (Zipf ${ZIPF_S}), so even a perfect ` +
+        `cache of ${BUDGET} connections opens a new one for ${((1 - idealHitRatio) * 100).toFixed(1)}% of them; were each as costly as the baseline's, ` +
+        `no cache could exceed ${ratioBound.toFixed(2)}× here. Ours connects for less where the server asks for SCRAM (the harness server does): its keys are derived once, not by PBKDF2 on each connection. ` +
+        `Our hit rate was ${(hitRatio * 100).toFixed(1)}%.`,
+    ],
   };
 }
