@@ -10,12 +10,12 @@ import {
   S3Client,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { TenantDbError } from '../errors.js';
 import type { Logger } from '../util/logger.js';
 import type { S3Options } from './s3-options.js';
 import type { ObjectInfo, ObjectStore, PutResult } from './object-store.js';
+import { PartBufferPool, uploadStream } from './multipart-upload.js';
 import { uploadAbortedError } from './upload-aborted.js';
 
 const MIB = 1024 * 1024;
@@ -118,7 +118,7 @@ function sdkLogger(logger: Logger): NonNullable<S3ClientConfig['logger']> {
 
 /**
  * The {@link ObjectStore} on Amazon S3 or any S3-compatible server (MinIO, s3rver, …), with
- * `@aws-sdk/client-s3` and `@aws-sdk/lib-storage`.
+ * `@aws-sdk/client-s3` (uploads: a multipart loop of our own, see `uploadStream`).
  *
  * Keys are used exactly as given: callers build them with `fileObjectKey()`, which already includes
  * `options.prefix`. Every SDK failure is a STORAGE {@link TenantDbError} whose `cause` is the SDK's
@@ -138,8 +138,9 @@ export class S3ObjectStore implements ObjectStore {
   /** False for an injected client: its owner destroys it. */
   readonly #ownsClient: boolean;
   readonly #logger: Logger;
-  readonly #partSize: number;
   readonly #queueSize: number;
+  /** The part buffers of this store's uploads, reused from one upload to the next. */
+  readonly #partBuffers: PartBufferPool;
   readonly #pageSize: number;
   #closed = false;
 
@@ -158,8 +159,8 @@ export class S3ObjectStore implements ObjectStore {
     this.bucket = options.bucket;
     this.#logger = logger;
     const limits = resolveS3StoreLimits(options);
-    this.#partSize = limits.partSize;
     this.#queueSize = limits.queueSize;
+    this.#partBuffers = new PartBufferPool(limits.partSize, limits.queueSize + 1);
     this.#pageSize = limits.listPageSize;
     if (options.client) {
       this.#client = options.client;
@@ -196,30 +197,35 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   /**
-   * Streams `body` to `key`: one PutObject for a body smaller than a part, else a multipart upload of
-   * `partSize` parts, `queueSize` at a time, aborted on failure. Then returns the size the store
-   * reports. Aborting `signal` destroys `body`, fails the upload and deletes what was stored: STORAGE, not
-   * `retryable`, with the signal's reason as `cause` (see {@link uploadAbortedError}).
+   * Streams `body` to `key`: one PutObject for a body of at most one part, else a multipart upload of
+   * `partSize` parts, `queueSize` at a time, through at most `queueSize + 1` part buffers, which the
+   * store's uploads reuse (it keeps that many between uploads, none after 30 s unused or once closed);
+   * aborted on failure, and `body` destroyed. Then returns the size the store reports. Aborting
+   * `signal` destroys `body`, fails the upload and deletes what was stored: STORAGE, not `retryable`,
+   * with the signal's reason as `cause` (see {@link uploadAbortedError}).
    */
   async put(key: string, body: Readable, options: { contentType?: string; signal?: AbortSignal } = {}): Promise<PutResult> {
     this.#assertOpen();
     const { signal, contentType } = options;
     if (signal?.aborted) throw uploadAbortedError(signal);
-    const upload = new Upload({
-      client: this.#client,
-      params: { Bucket: this.bucket, Key: key, Body: body, ...(contentType !== undefined && { ContentType: contentType }) },
-      partSize: this.#partSize,
-      queueSize: this.#queueSize,
-      leavePartsOnError: false,
-    });
-    // Failing the body (rather than Upload#abort) makes the Upload settle only once its in-flight parts
-    // have, and abort the multipart upload itself: nothing is left running after we return.
+    // The signal also goes to every request of the upload, which stops the parts in flight; failing the
+    // body as well ends a wait for its next chunk. uploadStream settles only once nothing it started is
+    // still running, the multipart upload aborted.
     const onAbort = (): void => {
       body.destroy(Object.assign(new Error('upload aborted'), { name: 'AbortError', cause: signal?.reason }));
     };
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      await upload.done();
+      await uploadStream(body, {
+        client: this.#client,
+        bucket: this.bucket,
+        key,
+        contentType,
+        buffers: this.#partBuffers,
+        queueSize: this.#queueSize,
+        signal,
+        logger: this.#logger,
+      });
     } catch (err) {
       if (signal?.aborted) throw uploadAbortedError(signal);
       throw storageError('upload', key, err);
@@ -417,6 +423,7 @@ export class S3ObjectStore implements ObjectStore {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#partBuffers.clear();
     if (this.#ownsClient) this.#client.destroy();
   }
 }

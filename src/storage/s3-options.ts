@@ -26,8 +26,9 @@ export interface S3Options {
   /** Bytes per multipart part of an upload; at least 5 MiB. Default: 8 MiB. */
   partSize?: number;
   /**
-   * Parts of one upload in flight at once. Memory per upload stays near `partSize × (queueSize + 2)`;
-   * more parts in flight help against a distant store. Default: 2.
+   * Parts of one upload in flight at once. An upload holds at most `queueSize + 1` part buffers of
+   * `partSize` bytes (one being filled), which the store reuses from one upload to the next; more parts
+   * in flight help against a distant store. Default: 2.
    */
   queueSize?: number;
 }
