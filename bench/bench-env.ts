@@ -6,7 +6,8 @@
 import { randomBytes } from 'node:crypto';
 import { DeleteObjectsCommand, ListObjectsCommand, S3Client } from '@aws-sdk/client-s3';
 import pg from 'pg';
-import { createPlatform, type Platform, type PlatformOptions, type Tenant } from '../src/index.js';
+import type { Platform, PlatformOptions, Tenant } from '../src/index.js';
+import { createPlatform } from './library.js';
 import { now, runConcurrent } from './measure.js';
 import type { BenchServers } from './server-process.js';
 import { ensureBucket } from '../scripts/dev-servers.js';

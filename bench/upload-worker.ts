@@ -15,7 +15,8 @@ import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { DeleteObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { createPlatform, type PlatformOptions } from '../src/index.js';
+import type { PlatformOptions } from '../src/index.js';
+import { createPlatform } from './library.js';
 import { now, sampleRss, seededRandom, settle, type RssReport } from './measure.js';
 
 const MIB = 1024 * 1024;
