@@ -186,6 +186,10 @@ export class TenantsServiceImpl implements TenantsService {
     this.#ctx.assertOpen();
     if (typeof idOrDatabaseName !== 'string') return undefined;
     const byId = isUuid(idOrDatabaseName);
+    // No database name holds a NUL (which PostgreSQL would refuse as text, a DATABASE error) or passes
+    // its 63 bytes: such a string names no tenant.
+    const name: string = idOrDatabaseName;
+    if (!byId && (name.includes('\u0000') || Buffer.byteLength(name) > 63)) return undefined;
     const { rows } = await this.#ctx.main.query<TenantRow>(
       `SELECT ${COLUMNS} FROM tenants WHERE ${byId ? 'id' : 'database_name'} = $1`,
       [idOrDatabaseName],
