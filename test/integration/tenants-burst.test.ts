@@ -5,6 +5,13 @@ import { adminQuery, useTestPlatform } from '../support/env.js';
 // Ten times the main pool's default size (10): ten concurrent creates once deadlocked it, each holding one
 // of its connections and waiting for another.
 const BURST = 100;
+/**
+ * The slowest scope allowed during the burst. Creates that held main connections across their steps
+ * would queue scopes behind a hundred creates sharing ten connections, over a second; a deadlock, for
+ * ever. Alone the slowest scope takes about 50 ms, but the whole suite on 2 cores once took it past
+ * 250 ms, so the bound is one that starvation cannot meet, not a speed target.
+ */
+const SLOWEST_SCOPE_MS = 1_000;
 
 /** Runs scopes on `tenants` one after another until `done` settles; returns each scope's latency in ms. */
 async function probeScopes(platform: Platform, tenants: Tenant[], done: Promise<unknown>): Promise<number[]> {
@@ -36,13 +43,13 @@ describe(`a burst of ${BURST} concurrent tenants.create`, () => {
   it.each([
     ['with spares (the default 2)', 2],
     ['without spares', 0],
-  ])('%s: every create finishes, and scopes on other tenants keep answering within 250 ms', async (label, tenantSpares) => {
+  ])('%s: every create finishes, and scopes on other tenants keep answering meanwhile', async (label, tenantSpares) => {
     const platform = await env.initPlatform({ tenantSpares });
     const slug = `burst ${tenantSpares}`;
     const { statuses, latencies } = await burst(platform, slug);
     expect(statuses).toEqual(Array.from({ length: BURST }, () => 'ready'));
     expect(latencies.length).toBeGreaterThan(0);
-    expect(Math.max(...latencies)).toBeLessThan(250);
+    expect(Math.max(...latencies), `slowest scope of ${latencies.length}`).toBeLessThan(SLOWEST_SCOPE_MS);
     const { rows } = await adminQuery<{ n: string }>(
       `SELECT count(*) AS n FROM tenants WHERE name LIKE $1 AND status = 'ready'`,
       [`${slug} %`],
