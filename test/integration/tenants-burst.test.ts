@@ -7,7 +7,8 @@ import { adminQuery, useTestPlatform } from '../support/env.js';
 const BURST = 100;
 /**
  * The slowest scope allowed during the burst. Creates that held main connections across their steps
- * would queue scopes behind a hundred creates sharing ten connections, over a second; a deadlock, for
+ * would queue scopes behind a hundred creates sharing ten connections (a create takes 100 ms or more, so
+ * about a second); a deadlock, for
  * ever. Alone the slowest scope takes about 50 ms, but the whole suite on 2 cores once took it past
  * 250 ms, so the bound is one that starvation cannot meet, not a speed target.
  */
