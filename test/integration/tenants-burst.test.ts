@@ -6,11 +6,10 @@ import { adminQuery, useTestPlatform } from '../support/env.js';
 // of its connections and waiting for another.
 const BURST = 100;
 /**
- * The slowest scope allowed during the burst. Creates that held main connections across their steps
- * would queue scopes behind a hundred creates sharing ten connections (a create takes 100 ms or more, so
- * about a second); a deadlock, for
- * ever. Alone the slowest scope takes about 50 ms, but the whole suite on 2 cores once took it past
- * 250 ms, so the bound is one that starvation cannot meet, not a speed target.
+ * The slowest scope allowed during the burst: a bound that starvation cannot meet, not a speed target.
+ * Creates that held a main connection for their whole run would queue a scope behind a hundred creates
+ * sharing ten connections (each takes 100 ms or more: a second or more); a deadlock, for ever. Alone the
+ * slowest scope takes about 50 ms; the whole suite on a slower 2-core machine once took it past 250 ms.
  */
 const SLOWEST_SCOPE_MS = 1_000;
 
