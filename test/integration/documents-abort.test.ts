@@ -4,8 +4,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { TenantDbError, type Platform, type Tenant, type TenantContext, type UploadBody } from '../../src/index.js';
+import type { Platform, Tenant, TenantContext, UploadBody } from '../../src/index.js';
 import { countingS3Client } from '../support/counting-s3.js';
+import { rejectionOf } from '../support/errors.js';
 import { listKeys, useTestPlatform, useTestS3Client } from '../support/env.js';
 
 const MIB = 1024 * 1024;
@@ -28,15 +29,6 @@ function slowReadable(mib: number): { stream: Readable; produced: () => number; 
     },
   });
   return { stream, produced: () => produced, destroyed: () => stream.destroyed };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<TenantDbError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(TenantDbError);
-  return err as TenantDbError;
 }
 
 describe('documents: cancelling an upload with an AbortSignal', () => {
@@ -87,7 +79,7 @@ describe('documents: cancelling an upload with an AbortSignal', () => {
       const controller = new AbortController();
       const reason = new Error('the user cancelled');
       controller.abort(reason);
-      const err = await rejection(trusted((ctx) => ctx.documents.upload({ filename: 'early.bin', body, userId: user, signal: controller.signal })));
+      const err = await rejectionOf(trusted((ctx) => ctx.documents.upload({ filename: 'early.bin', body, userId: user, signal: controller.signal })));
       expect(err).toMatchObject({ code: 'STORAGE', retryable: false });
       expect(err.cause).toBe(reason);
     }
@@ -104,7 +96,7 @@ describe('documents: cancelling an upload with an AbortSignal', () => {
     const mark = counting.traffic.commands.length;
     let sentAtAbort = 0;
     const started = Date.now();
-    const err = await rejection(
+    const err = await rejectionOf(
       trusted((ctx) =>
         ctx.documents.upload({
           filename: `cancelled-${afterMib}.bin`,
@@ -137,7 +129,7 @@ describe('documents: cancelling an upload with an AbortSignal', () => {
     const controller = new AbortController();
     const mark = counting.traffic.commands.length;
     let hashedAtAbort = 0;
-    const err = await rejection(
+    const err = await rejectionOf(
       trusted((ctx) =>
         ctx.documents.upload({
           filename: 'hashing.bin',
@@ -161,7 +153,7 @@ describe('documents: cancelling an upload with an AbortSignal', () => {
 
   it('aborted while a { path } file is being sent (after hashing): rejects and leaves no object', async () => {
     const controller = new AbortController();
-    const err = await rejection(
+    const err = await rejectionOf(
       trusted((ctx) =>
         ctx.documents.upload({
           filename: 'sending.bin',
@@ -185,7 +177,7 @@ describe('documents: cancelling an upload with an AbortSignal', () => {
       tenant,
       async (ctx) => {
         expect(ctx.signal).toBe(scope.signal);
-        const err = await rejection(ctx.documents.upload({ filename: 'scoped.txt', body: 'scoped', userId: user }));
+        const err = await rejectionOf(ctx.documents.upload({ filename: 'scoped.txt', body: 'scoped', userId: user }));
         expect(err).toMatchObject({ code: 'STORAGE', retryable: false, cause: { message: 'the request went away' } });
         await storedNothing();
         // A signal of the upload's own replaces the scope's.
@@ -200,7 +192,7 @@ describe('documents: cancelling an upload with an AbortSignal', () => {
   });
 
   it('is never retryable, also when the reason is a timeout', async () => {
-    const err = await rejection(
+    const err = await rejectionOf(
       trusted((ctx) => ctx.documents.upload({ filename: 'timeout.bin', body: slowReadable(20).stream, userId: user, signal: AbortSignal.timeout(100) })),
     );
     expect(err).toMatchObject({ code: 'STORAGE', retryable: false, cause: { name: 'TimeoutError' } });

@@ -2,10 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { ListMultipartUploadsCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { TenantDbError } from '../../src/errors.js';
 import { S3ObjectStore } from '../../src/storage/s3-object-store.js';
 import { silentLogger } from '../../src/util/logger.js';
 import { deletePrefix, listKeys, testS3Client, uniqueName } from '../support/env.js';
+import { rejectionOf } from '../support/errors.js';
 import { bytesOf } from '../support/streams.js';
 
 const KIB = 1024;
@@ -105,15 +105,6 @@ async function pendingUploads(prefix: string): Promise<unknown[] | 'not listable
   }
 }
 
-async function rejection(promise: Promise<unknown>): Promise<TenantDbError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(TenantDbError);
-  return err as TenantDbError;
-}
-
 /** Resolves once `read()` has not changed for `quietMs`. */
 async function settled(read: () => number, quietMs = 300): Promise<number> {
   let last = read();
@@ -187,7 +178,7 @@ describe('S3ObjectStore.put: the multipart loop', () => {
   it('refuses a chunk that is not bytes with VALIDATION, and stores nothing', async () => {
     const { store } = watchedStore();
     const prefix = `${root}not-bytes/`;
-    const err = await rejection(store.put(`${prefix}k`, Readable.from([randomBytes(6 * MIB), { not: 'bytes' }])));
+    const err = await rejectionOf(store.put(`${prefix}k`, Readable.from([randomBytes(6 * MIB), { not: 'bytes' }])));
     expect(err.code).toBe('VALIDATION');
     expect(await listKeys(admin, bucket, prefix)).toEqual([]);
   });
@@ -218,7 +209,7 @@ describe('S3ObjectStore.put: the multipart loop', () => {
     const prefix = `${root}body-fails/`;
     const boom = new Error('the client went away');
     const body = chunked(randomBytes(20 * MIB), 700 * KIB, { offset: 12 * MIB, error: boom });
-    const err = await rejection(store.put(`${prefix}k`, body.stream));
+    const err = await rejectionOf(store.put(`${prefix}k`, body.stream));
     expect(watch.inFlight).toBe(0);
     expect(err).toMatchObject({ code: 'STORAGE' });
     expect(err.cause).toBe(boom);
@@ -238,7 +229,7 @@ describe('S3ObjectStore.put: the multipart loop', () => {
     });
     const prefix = `${root}part-fails/`;
     const body = chunked(randomBytes(60 * MIB), MIB);
-    const err = await rejection(store.put(`${prefix}k`, body.stream));
+    const err = await rejectionOf(store.put(`${prefix}k`, body.stream));
     expect(watch.inFlight).toBe(0);
     expect(err).toMatchObject({ code: 'STORAGE' });
     expect(err.cause).toBe(refused);
@@ -259,7 +250,7 @@ describe('S3ObjectStore.put: the multipart loop', () => {
     const body = new Readable({ read() {} });
     body.push(randomBytes(6 * MIB));
     const started = Date.now();
-    const err = await rejection(store.put(`${root}stalled/k`, body));
+    const err = await rejectionOf(store.put(`${root}stalled/k`, body));
     expect(Date.now() - started).toBeLessThan(5_000);
     expect(err).toMatchObject({ code: 'STORAGE' });
     expect(err.cause).toBe(refused);
@@ -284,7 +275,7 @@ describe('S3ObjectStore.put: the multipart loop', () => {
     await settled(() => body.state.produced);
     expect(watch.commands).toContain('UploadPartCommand');
     controller.abort(reason);
-    const err = await rejection(putting);
+    const err = await rejectionOf(putting);
     expect(watch.inFlight).toBe(0);
     expect(err).toMatchObject({ code: 'STORAGE', retryable: false });
     expect(err.cause).toBe(reason);
