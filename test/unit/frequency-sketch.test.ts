@@ -1,5 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { FrequencySketch } from '../../src/pools/frequency-sketch.js';
+import { FrequencySketch, type SketchHash } from '../../src/pools/frequency-sketch.js';
+
+/** A sketch sized for 100, after 500 keys were used interleaved, key i about `rounds / (i + 1)` times. */
+function zipfWorkload(rounds: number): { sketch: FrequencySketch; keys: SketchHash[] } {
+  const sketch = new FrequencySketch(100);
+  const keys = Array.from({ length: 500 }, (_, i) => FrequencySketch.hash(`tenant_${i}`));
+  for (let round = 0; round < rounds; round++) {
+    for (let i = 0; i < keys.length; i++) if (round % (i + 1) === 0) sketch.increment(keys[i]!);
+  }
+  return { sketch, keys };
+}
 
 describe('FrequencySketch', () => {
   it('counts uses per key, past what 4-bit counters hold, and never mixes up two keys used alone', () => {
@@ -22,24 +32,15 @@ describe('FrequencySketch', () => {
   });
 
   it('ranks a Zipf workload: the hottest keys have the highest estimates', () => {
-    const sketch = new FrequencySketch(100);
-    const keys = Array.from({ length: 500 }, (_, i) => FrequencySketch.hash(`tenant_${i}`));
-    // Key i is used about 1000 / (i + 1) times.
-    for (let round = 0; round < 1000; round++) {
-      for (let i = 0; i < keys.length; i++) if (round % (i + 1) === 0) sketch.increment(keys[i]!);
-    }
+    const { sketch, keys } = zipfWorkload(1000);
     const hot = keys.slice(0, 5).map((k) => sketch.frequency(k));
     const cold = keys.slice(400).map((k) => sketch.frequency(k));
     expect(Math.min(...hot)).toBeGreaterThan(Math.max(...cold));
   });
 
   it('tells apart the keys around the edge of a budget of 100 (the 100th hottest of 500 from the 200th)', () => {
-    const sketch = new FrequencySketch(100);
-    const keys = Array.from({ length: 500 }, (_, i) => FrequencySketch.hash(`tenant_${i}`));
-    // Key i is used about 20 000 / (i + 1) times, interleaved: the 100th about 200 times, the 200th about 100.
-    for (let round = 0; round < 20_000; round++) {
-      for (let i = 0; i < keys.length; i++) if (round % (i + 1) === 0) sketch.increment(keys[i]!);
-    }
+    // The 100th hottest key is used about 200 times, the 200th about 100.
+    const { sketch, keys } = zipfWorkload(20_000);
     const edge = keys.slice(90, 100).map((k) => sketch.frequency(k));
     const beyond = keys.slice(190, 200).map((k) => sketch.frequency(k));
     expect(Math.min(...edge)).toBeGreaterThan(Math.max(...beyond));
