@@ -183,8 +183,7 @@ export class TenantPoolManager {
    */
   #queryIdle<R extends pg.QueryResultRow>(pool: TenantPool, sql: string, params: unknown[] | undefined): Promise<pg.QueryResult<R>> {
     pool.pending++;
-    pool.lastUsed = Date.now();
-    this.#frequency.increment(pool.hash);
+    this.#askedFor(pool);
     this.#hits++;
     return new Promise((resolve, reject) => {
       pool.pool.connect((connectErr, client) => {
@@ -330,10 +329,15 @@ export class TenantPoolManager {
     return pool;
   }
 
-  /** A client of `pool`, counted as a hit (served on a connection already open) or a miss (one opens for it). */
-  #connect(pool: TenantPool): Promise<pg.PoolClient> {
+  /** Notes a request for `pool`'s database: what eviction weighs (recency, and frequency in the sketch). */
+  #askedFor(pool: TenantPool): void {
     pool.lastUsed = Date.now();
     this.#frequency.increment(pool.hash);
+  }
+
+  /** A client of `pool`, counted as a hit (served on a connection already open) or a miss (one opens for it). */
+  #connect(pool: TenantPool): Promise<pg.PoolClient> {
+    this.#askedFor(pool);
     const forget = (err: Error): never => {
       this.#forgetIfEmpty(pool);
       throw err;

@@ -147,13 +147,11 @@ export class TenantPool {
     this.pending++;
     return this.pool.connect().then(
       (client) => {
-        this.pending--;
-        if (this.retired) this.#maybeEnd();
+        this.settledConnect();
         return client;
       },
       (err: Error) => {
-        this.pending--;
-        this.#maybeEnd();
+        this.settledConnect();
         throw err;
       },
     );
@@ -184,24 +182,22 @@ export class TenantPool {
       this.#waiters.add(fail);
       this.pool.connect().then(
         (client) => {
-          this.pending--;
           // Too late: the caller gave up (timeout or close). Hand the client straight back.
           if (!settle(undefined, client)) this.#settings.returned(client, false);
-          this.#maybeEnd();
+          this.settledConnect();
         },
         (err: Error) => {
-          this.pending--;
           fail(err);
-          this.#maybeEnd();
+          this.settledConnect();
         },
       );
     });
   }
 
-  /** Notes a connect that settled outside {@link connectIdle} (the warm path's callback). */
+  /** Notes that a `pool.connect()` settled (also the warm path's own callback): a retired pool may end now. */
   settledConnect(): void {
     this.pending--;
-    if (this.retired) this.#maybeEnd();
+    this.#maybeEnd();
   }
 
   /** Closes up to `count` idle connections, those idle longest first; returns how many. */
