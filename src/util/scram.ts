@@ -2,9 +2,10 @@ import { createHash, createHmac, pbkdf2 } from 'node:crypto';
 import pg from 'pg';
 
 // SCRAM-SHA-256 (RFC 5802, RFC 7677) with the client's keys derived once. PBKDF2 over 4096 iterations costs
-// about 2.4 ms of CPU per connection, about half of what a new connection costs the whole machine;
-// the server offers the same salt and iteration count every time, so the keys derived from them do not
-// change. RFC 5802 §5.1 allows a client to keep ClientKey and ServerKey for later authentications.
+// about 2.4 ms of CPU per connection (one connection at a time, against the embedded PostgreSQL 18 of the
+// tests, our clients connect at about 110 a second and a bare pg.Client at about 72); the server offers the
+// same salt and iteration count every time, so the keys derived from them do not change. RFC 5802 §5.1
+// allows a client to keep ClientKey and ServerKey for later authentications.
 
 /** ClientKey and ServerKey of one (password, salt, iteration count). */
 interface ScramKeys {
