@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Transform } from 'node:stream';
 import { TenantDbError } from '../errors.js';
+import { chunkAsBytes } from '../util/bytes.js';
 import { silentLogger, type Logger } from '../util/logger.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { uploadAbortedError } from '../storage/upload-aborted.js';
@@ -42,14 +43,6 @@ export interface UploadHashedOptions {
 
 function changedError(detail: string): TenantDbError {
   return new TenantDbError('CONFLICT', `the upload body changed between its two reads (${detail}): nothing was stored`);
-}
-
-/** A chunk from an object-mode stream as bytes, or undefined when it is not bytes at all. */
-function asBytes(chunk: unknown): Buffer | undefined {
-  if (Buffer.isBuffer(chunk)) return chunk;
-  if (chunk instanceof Uint8Array) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-  if (typeof chunk === 'string') return Buffer.from(chunk, 'utf8');
-  return undefined;
 }
 
 /**
@@ -94,7 +87,7 @@ export async function uploadHashed(
     writableObjectMode: true,
     writableHighWaterMark: 4,
     transform(chunk: unknown, _encoding, callback) {
-      const bytes = asBytes(chunk);
+      const bytes = chunkAsBytes(chunk);
       if (!bytes) {
         bodyFailure ??= new TenantDbError('VALIDATION', 'the upload body yielded something other than bytes');
         callback(bodyFailure);

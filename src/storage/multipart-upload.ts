@@ -11,7 +11,9 @@ import {
   type UploadPartCommandOutput,
 } from '@aws-sdk/client-s3';
 import { TenantDbError } from '../errors.js';
+import { chunkAsBytes } from '../util/bytes.js';
 import type { Logger } from '../util/logger.js';
+import { errorName } from './sdk-errors.js';
 
 /**
  * Bytes read from the body between two turns of the event loop. A body that never waits for I/O (a
@@ -113,14 +115,9 @@ export async function uploadStream(body: Readable, options: StreamUploadOptions)
 
 /** A chunk from a byte stream (or one with an encoding set) as bytes; anything else is VALIDATION. */
 function asBytes(chunk: unknown): Buffer {
-  if (Buffer.isBuffer(chunk)) return chunk;
-  if (chunk instanceof Uint8Array) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-  if (typeof chunk === 'string') return Buffer.from(chunk, 'utf8');
-  throw new TenantDbError('VALIDATION', 'the upload body yielded something other than bytes');
-}
-
-function errorName(err: unknown): string | undefined {
-  return (err as { name?: unknown } | null)?.name as string | undefined;
+  const bytes = chunkAsBytes(chunk);
+  if (!bytes) throw new TenantDbError('VALIDATION', 'the upload body yielded something other than bytes');
+  return bytes;
 }
 
 /** The checksums S3 returned for a part: CompleteMultipartUpload must repeat them when the upload has an algorithm. */

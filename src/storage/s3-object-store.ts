@@ -16,6 +16,7 @@ import type { Logger } from '../util/logger.js';
 import type { S3Options } from './s3-options.js';
 import type { ObjectInfo, ObjectStore, PutResult } from './object-store.js';
 import { PartBufferPool, uploadStream } from './multipart-upload.js';
+import { errorName, httpStatus } from './sdk-errors.js';
 import { uploadAbortedError } from './upload-aborted.js';
 
 const MIB = 1024 * 1024;
@@ -66,16 +67,6 @@ export function resolveS3StoreLimits(options: Omit<S3ObjectStoreOptions, 'bucket
     connectionTimeoutMs: positiveInt(options.connectionTimeoutMs, 's3.connectionTimeoutMs', 10_000),
     socketTimeoutMs: positiveInt(options.socketTimeoutMs, 's3.socketTimeoutMs', 120_000),
   };
-}
-
-function errorName(err: unknown): string {
-  return typeof err === 'object' && err !== null && typeof (err as { name?: unknown }).name === 'string'
-    ? (err as { name: string }).name
-    : 'Error';
-}
-
-function httpStatus(err: unknown): number | undefined {
-  return (err as { $metadata?: { httpStatusCode?: number } } | null)?.$metadata?.httpStatusCode;
 }
 
 /** An SDK (or socket) error as STORAGE, the original kept as `cause`; TenantDbErrors pass through. */
