@@ -184,12 +184,12 @@ export class TenantsServiceImpl implements TenantsService {
   /** The row of a tenant by id or database name, or undefined. */
   async find(idOrDatabaseName: string): Promise<Tenant | undefined> {
     this.#ctx.assertOpen();
-    if (typeof idOrDatabaseName !== 'string') return undefined;
+    // No id or database name holds a NUL (which PostgreSQL would refuse as text, a DATABASE error) or
+    // passes its 63 bytes: such a string names no tenant.
+    if (typeof idOrDatabaseName !== 'string' || idOrDatabaseName.includes('\u0000') || Buffer.byteLength(idOrDatabaseName) > 63) {
+      return undefined;
+    }
     const byId = isUuid(idOrDatabaseName);
-    // No database name holds a NUL (which PostgreSQL would refuse as text, a DATABASE error) or passes
-    // its 63 bytes: such a string names no tenant.
-    const name: string = idOrDatabaseName;
-    if (!byId && (name.includes('\u0000') || Buffer.byteLength(name) > 63)) return undefined;
     const { rows } = await this.#ctx.main.query<TenantRow>(
       `SELECT ${COLUMNS} FROM tenants WHERE ${byId ? 'id' : 'database_name'} = $1`,
       [idOrDatabaseName],
