@@ -183,8 +183,9 @@ export class TenantScopes {
     let role: Role | undefined;
     try {
       tenant = await this.#resolve(ref);
-      if (tenant.status !== 'ready') throw new TenantDbError('TENANT_NOT_READY', 'the tenant database is not ready');
+      // Inactive first: a tenant being dropped is inactive, and no longer on its way to ready.
       if (!tenant.isActive) throw new TenantDbError('TENANT_INACTIVE', 'the tenant is deactivated');
+      if (tenant.status !== 'ready') throw new TenantDbError('TENANT_NOT_READY', 'the tenant database is not ready');
       role = userId === undefined ? undefined : await this.#role(tenant.id, userId);
     } catch (err) {
       // The registry lookups are the library's own: a main database that fails them is DATABASE.

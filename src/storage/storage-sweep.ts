@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { isTenantDbError, TenantDbError } from '../errors.js';
+import { asTenantDbError, isTenantDbError, TenantDbError } from '../errors.js';
 import type { PlatformContext } from '../core/platform-context.js';
 import type { ListTenantsOptions, Tenant } from '../tenants/types.js';
 import { isUuid } from '../util/uuid.js';
@@ -17,8 +17,11 @@ export interface SweepOptions {
 
 /** What a sweep removed. */
 export interface SweepResult {
+  /** Objects no file row references, and the objects of the drops it finished. */
   objectsDeleted: number;
   uploadsAborted: number;
+  /** Tenants whose `drop` had stopped half way (status `dropping`), whose drop the sweep finished. */
+  tenantsDropped: number;
 }
 
 
@@ -28,6 +31,8 @@ export interface SweepDeps {
   tenants: {
     list(options?: ListTenantsOptions): Promise<Tenant[]>;
     get(id: string): Promise<Tenant>;
+    /** Finishes a tenant's drop: its database, objects and row; returns how many objects it deleted. */
+    finishDrop(tenant: Tenant): Promise<number>;
     poolKey(tenant: Pick<Tenant, 'server' | 'databaseName'>): PoolKey;
   };
   pools: { query<R extends pg.QueryResultRow>(key: PoolKey, sql: string, params?: unknown[]): Promise<pg.QueryResult<R>> };
@@ -58,9 +63,22 @@ export async function sweepStorage(deps: SweepDeps, options: SweepOptions = {}):
     ? [await deps.tenants.get(options.tenantId)]
     : await deps.tenants.list({ includeInactive: true });
   const byId = new Map(tenants.map((t) => [t.id, t]));
+  let objectsDeleted = 0;
+  let tenantsDropped = 0;
+  // A drop that stopped half way: finished here. One that fails again is left for a later pass, and its
+  // objects are left alone below (its status is not ready).
+  for (const tenant of tenants) {
+    if (tenant.status !== 'dropping') continue;
+    try {
+      objectsDeleted += await deps.tenants.finishDrop(tenant);
+      tenantsDropped++;
+      byId.delete(tenant.id);
+    } catch (err) {
+      ctx.logger.warn({ tenantId: tenant.id, err: asTenantDbError(err).message }, 'could not finish the drop of a tenant');
+    }
+  }
   const scanPrefix = options.tenantId ? tenantPrefix(base, options.tenantId) : tenantsPrefix(base);
 
-  let objectsDeleted = 0;
   const pending = new Map<string, Array<{ key: string; fileId: string }>>();
   const flush = async (tenantId: string): Promise<void> => {
     const batch = pending.get(tenantId) ?? [];
@@ -108,6 +126,6 @@ export async function sweepStorage(deps: SweepDeps, options: SweepOptions = {}):
   for (const tenantId of [...pending.keys()]) await flush(tenantId);
 
   const uploadsAborted = await store.abortStaleUploads(scanPrefix, cutoff);
-  ctx.logger.info({ objectsDeleted, uploadsAborted, tenantId: options.tenantId }, 'storage sweep finished');
-  return { objectsDeleted, uploadsAborted };
+  ctx.logger.info({ objectsDeleted, uploadsAborted, tenantsDropped, tenantId: options.tenantId }, 'storage sweep finished');
+  return { objectsDeleted, uploadsAborted, tenantsDropped };
 }

@@ -143,7 +143,10 @@ export class TenantsServiceImpl implements TenantsService {
       const main = this.#ctx.main;
       await main.query('DELETE FROM tenants WHERE id = $1', [row.id]).catch(async () => {
         // The row could not be removed: say so, so that repair() (or a reader) never takes it for ready.
-        await main.query(`UPDATE tenants SET status = 'failed', updated_at = now() WHERE id = $1`, [row.id]).catch(() => {});
+        // (Unless a drop marked it meanwhile: that drop finishes the removal.)
+        await main
+          .query(`UPDATE tenants SET status = 'failed', updated_at = now() WHERE id = $1 AND status = 'provisioning'`, [row.id])
+          .catch(() => {});
       });
       throw err;
     }
@@ -213,13 +216,20 @@ export class TenantsServiceImpl implements TenantsService {
 
   async #setActive(id: string, active: boolean): Promise<Tenant> {
     this.#ctx.assertOpen();
+    // A tenant being dropped stays inactive: its database may be gone already.
     const { rows } = isUuid(id)
       ? await this.#ctx.main.query<TenantRow>(
-          `UPDATE tenants SET is_active = $2, updated_at = now() WHERE id = $1 RETURNING ${COLUMNS}`,
+          `UPDATE tenants SET is_active = $2, updated_at = now() WHERE id = $1 AND (status <> 'dropping' OR NOT $2)
+           RETURNING ${COLUMNS}`,
           [id, active],
         )
       : { rows: [] };
-    if (!rows[0]) throw new TenantDbError('NOT_FOUND', 'no such tenant');
+    if (!rows[0]) {
+      if (active && (await this.find(id))?.status === 'dropping') {
+        throw new TenantDbError('CONFLICT', 'the tenant is being dropped: call tenants.drop again to finish');
+      }
+      throw new TenantDbError('NOT_FOUND', 'no such tenant');
+    }
     this.#changed(id);
     return toTenant(rows[0]);
   }
@@ -234,15 +244,24 @@ export class TenantsServiceImpl implements TenantsService {
 
   async drop(id: string): Promise<void> {
     const tenant = await this.get(id);
-    // Nobody enters while it goes; a retry after a failure half way picks up where it stopped.
-    await this.#ctx.main.query(`UPDATE tenants SET is_active = false, updated_at = now() WHERE id = $1`, [tenant.id]);
+    // Marked first, so nobody enters (or activates) it while it goes; a retry after a failure half way
+    // picks up where it stopped.
+    await this.#ctx.main.query(`UPDATE tenants SET status = 'dropping', is_active = false, updated_at = now() WHERE id = $1`, [
+      tenant.id,
+    ]);
     this.#changed(tenant.id);
+    await this.finishDrop(tenant);
+  }
+
+  /** The steps of a drop after its mark, each of which may be repeated; returns how many objects went. */
+  async finishDrop(tenant: Pick<Tenant, 'id' | 'server' | 'databaseName'>): Promise<number> {
     await this.#pools.endPool(this.poolKey(tenant));
     await this.#pools.endPool(this.adminPoolKey(tenant));
     await this.#admin.dropDatabase(tenant.server, tenant.databaseName);
-    await this.#store().deletePrefix(tenantPrefix(this.#ctx.options.s3.prefix, tenant.id));
+    const objects = await this.#store().deletePrefix(tenantPrefix(this.#ctx.options.s3.prefix, tenant.id));
     await this.#ctx.main.query('DELETE FROM tenants WHERE id = $1', [tenant.id]);
     this.#changed(tenant.id);
+    return objects;
   }
 
   async stats(id: string): Promise<TenantStats> {
@@ -289,8 +308,10 @@ export class TenantsServiceImpl implements TenantsService {
           const { rows: current } = await this.#ctx.main.query<TenantRow>(`SELECT ${COLUMNS} FROM tenants WHERE id = $1`, [row.id]);
           const now = current[0];
           if (!now || now.status === 'ready') continue;
-          const exists = await this.#admin.databaseExists(now.server, now.database_name);
-          if (now.status === 'provisioning' && exists) {
+          if (now.status === 'dropping') {
+            await this.finishDrop(toTenant(now));
+            result.removed.push(now.id);
+          } else if (now.status === 'provisioning' && (await this.#admin.databaseExists(now.server, now.database_name))) {
             await this.#finish(now);
             result.finished.push(now.id);
           } else {
@@ -305,11 +326,11 @@ export class TenantsServiceImpl implements TenantsService {
       } catch (err) {
         const error = asTenantDbError(err);
         result.failed.push({ tenantId: row.id, error });
-        this.#ctx.logger.warn({ tenantId: row.id, err: error.message }, 'could not repair a half-provisioned tenant');
+        this.#ctx.logger.warn({ tenantId: row.id, err: error.message }, 'could not repair a tenant left half way (provisioned or dropped)');
       }
     }
     if (result.finished.length || result.removed.length) {
-      this.#ctx.logger.info({ finished: result.finished, removed: result.removed }, 'repaired half-provisioned tenants');
+      this.#ctx.logger.info({ finished: result.finished, removed: result.removed }, 'repaired tenants left half way (provisioned or dropped)');
     }
     return result;
   }

@@ -1,5 +1,9 @@
-/** Where a tenant's database is in its life: `provisioning` until its database is ready, `failed` if that failed. */
-export type TenantStatus = 'provisioning' | 'ready' | 'failed';
+/**
+ * Where a tenant's database is in its life: `provisioning` until its database is ready, `failed` if that
+ * failed, `dropping` once `tenants.drop` has begun (it can no longer be entered nor activated; a later
+ * `drop`, `storage.sweep()` or `init()` finishes a drop that stopped half way).
+ */
+export type TenantStatus = 'provisioning' | 'ready' | 'failed' | 'dropping';
 
 /** A tenant (an organisation), with a PostgreSQL database of its own. */
 export interface Tenant {
@@ -52,7 +56,7 @@ export interface RepairFailure {
 export interface RepairResult {
   /** Tenants whose provisioning was finished. */
   finished: string[];
-  /** Half-provisioned tenants removed. */
+  /** Half-provisioned tenants removed, and tenants whose drop had stopped half way, finished. */
   removed: string[];
   /** Tenants that could not be repaired (e.g. their server is not configured), left for a later pass. */
   failed: RepairFailure[];
@@ -65,7 +69,12 @@ export interface TenantsService {
   get(idOrDatabaseName: string): Promise<Tenant>;
   list(options?: ListTenantsOptions): Promise<Tenant[]>;
   deactivate(id: string): Promise<Tenant>;
+  /** Undoes `deactivate`; CONFLICT for a tenant being dropped. */
   activate(id: string): Promise<Tenant>;
+  /**
+   * Marks the tenant `dropping` (nobody enters it from then on), drops its database, deletes its objects and
+   * removes its row. After a failure half way, calling it again finishes the drop.
+   */
   drop(id: string): Promise<void>;
   stats(id: string): Promise<TenantStats>;
   repair(): Promise<RepairResult>;

@@ -214,7 +214,7 @@ describe('tenantdb: a platform operated from the command line', () => {
     const status = await cli(['status', '--json'], { ...env, TENANTDB_TENANT_MIGRATIONS: folder });
     expect(status.code).toBe(0);
     const doc = json(status);
-    expect(doc.main).toEqual({ executed: ['0001_initial'], pending: [] });
+    expect(doc.main).toEqual({ executed: ['0001_initial', '0002_tenant_dropping'], pending: [] });
     expect(doc.tenants).toHaveLength(2);
     for (const t of doc.tenants) {
       expect(t.executed).toContain('0201_app_notes');
@@ -258,7 +258,7 @@ describe('tenantdb: a platform operated from the command line', () => {
   it('sweep reports what it removed', async () => {
     const run = await cli(['sweep', '--json'], env);
     expect(run.code, run.stderr).toBe(0);
-    expect(json(run)).toEqual({ objectsDeleted: expect.any(Number), uploadsAborted: expect.any(Number) });
+    expect(json(run)).toEqual({ objectsDeleted: expect.any(Number), uploadsAborted: expect.any(Number), tenantsDropped: 0 });
     const one = await cli(['sweep', '--tenant', ids.acme.databaseName, '--older-than-ms', '0', '--json'], env);
     expect(one.code).toBe(0);
     expect(json(one)).toMatchObject({ tenantId: ids.acme.id, objectsDeleted: 0, uploadsAborted: 0 });

@@ -34,15 +34,19 @@ async function pendingWith(api: typeof Api): Promise<Array<{ name: string; path?
   }
 }
 
+/** The main migrations of the package at `root`, as `pending()` lists them. */
+const shippedIn = (root: string): Array<{ name: string; path: string }> =>
+  ['0001_initial', '0002_tenant_dropping'].map((name) => ({ name, path: path.join(root, 'migrations', 'main', `${name}.sql`) }));
+
 describe('the built package finds its migrations', () => {
   it('from dist/index.js (ESM)', async () => {
     const esm = (await import(pathToFileURL(path.join(dist, 'index.js')).href)) as typeof Api;
-    expect(await pendingWith(esm)).toEqual([{ name: '0001_initial', path: path.join(repo, 'migrations', 'main', '0001_initial.sql') }]);
+    expect(await pendingWith(esm)).toEqual(shippedIn(repo));
   });
 
   it('from dist/index.cjs (CommonJS)', async () => {
     const cjs = createRequire(import.meta.url)(path.join(dist, 'index.cjs')) as typeof Api;
-    expect(await pendingWith(cjs)).toEqual([{ name: '0001_initial', path: path.join(repo, 'migrations', 'main', '0001_initial.sql') }]);
+    expect(await pendingWith(cjs)).toEqual(shippedIn(repo));
   });
 
   it('from an npm-pack install, with require and import', async () => {
@@ -71,7 +75,7 @@ describe('the built package finds its migrations', () => {
       cwd: path.join(dir, 'app'),
       env: { ...process.env, MAIN_URL: env.mainUrl, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
     });
-    const shipped = [{ name: '0001_initial', path: path.join(installed, 'migrations', 'main', '0001_initial.sql') }];
+    const shipped = shippedIn(installed);
     expect(JSON.parse(stdout)).toEqual({ cjs: shipped, esm: shipped });
   });
 });

@@ -7,6 +7,8 @@ import { rejectionOf } from '../support/errors.js';
 import { useTempFolders } from '../support/temp-folders.js';
 
 const folderWith = useTempFolders('tenantdb-main-mig');
+/** The library's own main migrations, which run before the host's. */
+const BUILT_IN = ['0001_initial', '0002_tenant_dropping'];
 
 describe('platform.migrations.main', () => {
   const env = useTestPlatform();
@@ -31,8 +33,8 @@ describe('platform.migrations.main', () => {
   it('runs the host migrations after the built-in ones', async () => {
     const platform = env.platform({ mainMigrations: [hostFolder] });
     const pending = await platform.migrations.main.pending();
-    expect(pending.map((m) => m.name)).toEqual(['0001_initial', '0001_app_orders', '0002_app_order_notes']);
-    expect(pending[1]!.path).toBe(path.join(hostFolder, '0001_app_orders.sql'));
+    expect(pending.map((m) => m.name)).toEqual([...BUILT_IN, '0001_app_orders', '0002_app_order_notes']);
+    expect(pending[BUILT_IN.length]!.path).toBe(path.join(hostFolder, '0001_app_orders.sql'));
     expect(await platform.migrations.main.executed()).toEqual([]);
   });
 
@@ -41,34 +43,37 @@ describe('platform.migrations.main', () => {
     const b = env.platform({ mainMigrations: [hostFolder] });
     const [fromA, fromB] = await Promise.all([a.migrations.main.up(), b.migrations.main.up()]);
     expect([...fromA, ...fromB].map((m) => m.name).sort()).toEqual(
-      ['0001_app_orders', '0001_initial', '0002_app_order_notes'].sort(),
+      [...BUILT_IN, '0001_app_orders', '0002_app_order_notes'].sort(),
     );
-    // Applied in order: the host's after the built-in one (its foreign key needs users).
-    expect(await applied()).toEqual(['0001_initial', '0001_app_orders', '0002_app_order_notes']);
+    // Applied in order: the host's after the built-in ones (its foreign key needs users).
+    expect(await applied()).toEqual([...BUILT_IN, '0001_app_orders', '0002_app_order_notes']);
     expect(await a.migrations.main.pending()).toEqual([]);
-    expect((await b.migrations.main.executed()).map((m) => m.name)).toEqual([
-      '0001_initial',
-      '0001_app_orders',
-      '0002_app_order_notes',
-    ]);
+    expect((await b.migrations.main.executed()).map((m) => m.name)).toEqual([...BUILT_IN, '0001_app_orders', '0002_app_order_notes']);
   });
 
   it('down({ to }) reverts host migrations with their .down.sql files', async () => {
     const platform = env.platform({ mainMigrations: [hostFolder] });
     expect((await platform.migrations.main.down()).map((m) => m.name)).toEqual(['0002_app_order_notes']);
     expect((await platform.migrations.main.down({ to: '0001_app_orders' })).map((m) => m.name)).toEqual(['0001_app_orders']);
-    expect(await applied()).toEqual(['0001_initial']);
+    expect(await applied()).toEqual(BUILT_IN);
     const { rows } = await adminQuery<{ t: string | null }>("SELECT to_regclass('app_orders') AS t", [], env.mainDb);
     expect(rows[0]!.t).toBeNull();
     expect((await platform.migrations.main.up()).map((m) => m.name)).toEqual(['0001_app_orders', '0002_app_order_notes']);
   });
 
-  it('down({ to: 0 }) reverts the host migrations, then stops at the irreversible initial one', async () => {
+  it('down({ to: 0 }) reverts the host migrations and 0002, then stops at the irreversible initial one', async () => {
     const platform = env.platform({ mainMigrations: [hostFolder] });
     const err = await rejectionOf(platform.migrations.main.down({ to: 0 }));
     expect(err.code).toBe('MIGRATION_FAILED');
     expect(failedMigrationOf(err)).toBe('0001_initial');
     expect(await applied()).toEqual(['0001_initial']);
+    // 0002's down turned the check back: a `dropping` status is refused again.
+    const { rows } = await adminQuery<{ def: string }>(
+      "SELECT pg_get_constraintdef(oid) AS def FROM pg_constraint WHERE conname = 'tenants_status_check'",
+      [],
+      env.mainDb,
+    );
+    expect(rows[0]!.def).not.toContain('dropping');
     await platform.migrations.main.up();
   });
 

@@ -34,11 +34,11 @@ describe('storage sweep, tenants.drop and tenants.stats', () => {
     // Not a key the library makes: never touched.
     const foreign = await putObject(`${tenantPrefix(tenant.id)}files/not-a-uuid`);
 
-    expect(await platform.storage.sweep({ tenantId: tenant.id })).toEqual({ objectsDeleted: 0, uploadsAborted: 0 });
-    expect(await platform.storage.sweep()).toEqual({ objectsDeleted: 0, uploadsAborted: 0 });
+    expect(await platform.storage.sweep({ tenantId: tenant.id })).toEqual({ objectsDeleted: 0, uploadsAborted: 0, tenantsDropped: 0 });
+    expect(await platform.storage.sweep()).toEqual({ objectsDeleted: 0, uploadsAborted: 0, tenantsDropped: 0 });
     expect(await keysUnder(tenantPrefix(tenant.id))).toEqual([keptKey, orphan, foreign].sort());
 
-    expect(await platform.storage.sweep({ tenantId: tenant.id, olderThanMs: 0 })).toEqual({ objectsDeleted: 1, uploadsAborted: 0 });
+    expect(await platform.storage.sweep({ tenantId: tenant.id, olderThanMs: 0 })).toEqual({ objectsDeleted: 1, uploadsAborted: 0, tenantsDropped: 0 });
     expect(await keysUnder(tenantPrefix(tenant.id))).toEqual([keptKey, foreign].sort());
     const { body } = await platform.withTenant(tenant, (ctx) => ctx.documents.download(doc.id));
     expect((await bytesOf(body)).toString()).toBe('kept');
@@ -50,7 +50,7 @@ describe('storage sweep, tenants.drop and tenants.stats', () => {
     expect(await keysUnder(tenantPrefix(gone))).toEqual(stray.sort());
     await expect(platform.storage.sweep({ tenantId: gone, olderThanMs: 0 })).rejects.toMatchObject({ code: 'NOT_FOUND' });
     const before = await keysUnder(tenantPrefix(tenant.id));
-    expect(await platform.storage.sweep({ olderThanMs: 0 })).toEqual({ objectsDeleted: 2, uploadsAborted: 0 });
+    expect(await platform.storage.sweep({ olderThanMs: 0 })).toEqual({ objectsDeleted: 2, uploadsAborted: 0, tenantsDropped: 0 });
     expect(await keysUnder(tenantPrefix(gone))).toEqual([]);
     expect(await keysUnder(tenantPrefix(tenant.id))).toEqual(before);
   });
@@ -63,7 +63,7 @@ describe('storage sweep, tenants.drop and tenants.stats', () => {
     await adminQuery(`DROP DATABASE "${t.databaseName}" WITH (FORCE)`);
     expect(await keysUnder(tenantPrefix(t.id))).toHaveLength(1);
     const others = await keysUnder(tenantPrefix(tenant.id));
-    expect(await platform.storage.sweep({ olderThanMs: 0 })).toEqual({ objectsDeleted: 1, uploadsAborted: 0 });
+    expect(await platform.storage.sweep({ olderThanMs: 0 })).toEqual({ objectsDeleted: 1, uploadsAborted: 0, tenantsDropped: 0 });
     expect(await keysUnder(tenantPrefix(t.id))).toEqual([]);
     expect(await keysUnder(tenantPrefix(tenant.id))).toEqual(others);
     // The drop, retried, completes.
@@ -76,7 +76,7 @@ describe('storage sweep, tenants.drop and tenants.stats', () => {
     const doc = await platform.withTenant(t, (ctx) => ctx.documents.upload({ filename: 'precious.txt', body: 'precious', userId: user }));
     await adminQuery(`DROP DATABASE "${t.databaseName}" WITH (FORCE)`);
     const orphan = await putObject(`${tenantPrefix(tenant.id)}files/${randomUUID()}`);
-    expect(await platform.storage.sweep({ olderThanMs: 0 })).toEqual({ objectsDeleted: 1, uploadsAborted: 0 });
+    expect(await platform.storage.sweep({ olderThanMs: 0 })).toEqual({ objectsDeleted: 1, uploadsAborted: 0, tenantsDropped: 0 });
     expect(await keysUnder(tenantPrefix(tenant.id))).not.toContain(orphan);
     expect(await keysUnder(tenantPrefix(t.id))).toEqual([`${tenantPrefix(t.id)}files/${doc.fileId}`]);
     await platform.tenants.drop(t.id);

@@ -1,6 +1,6 @@
 import type { Command } from '../command-context.js';
 
-/** `tenantdb sweep [--tenant ID] [--older-than-ms N]`: removes unreferenced objects and stale uploads. */
+/** `tenantdb sweep [--tenant ID] [--older-than-ms N]`: removes unreferenced objects and stale uploads, and finishes drops that stopped half way. */
 export const sweepCommand: Command = async ({ platform, args, print }) => {
   const ref = args.tenants[0];
   // Like the other commands, a database name works as well as an id.
@@ -9,6 +9,7 @@ export const sweepCommand: Command = async ({ platform, args, print }) => {
     ...(tenantId !== undefined && { tenantId }),
     ...(args.olderThanMs !== undefined && { olderThanMs: args.olderThanMs }),
   });
-  print(`sweep: ${result.objectsDeleted} unreferenced objects deleted, ${result.uploadsAborted} stale uploads aborted`);
+  const drops = result.tenantsDropped ? `, ${result.tenantsDropped} half-done tenant drops finished` : '';
+  print(`sweep: ${result.objectsDeleted} unreferenced objects deleted, ${result.uploadsAborted} stale uploads aborted${drops}`);
   return { json: { ...(tenantId !== undefined && { tenantId }), ...result } };
 };
