@@ -21,3 +21,5 @@ export type * from './documents/types.js';
 export type * from './migrations/types.js';
 export type { MainMigrations, MigrationMeta } from './migrations/main-migrations.js';
 export type { SweepOptions, SweepResult } from './storage/storage-sweep.js';
+export { STEP_CHANNEL } from './util/steps.js';
+export type { StepMessage, StepName } from './util/steps.js';

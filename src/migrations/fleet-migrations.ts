@@ -6,6 +6,7 @@ import type { TenantTemplates } from '../tenants/tenant-templates.js';
 import { createSqlUmzug, type Connector } from './sql-migrations.js';
 import type { FleetMigrateOptions, FleetMigrateResult, FleetProgressEvent, TenantMigrationStatus } from './types.js';
 import type { PoolKey } from '../pools/types.js';
+import { step } from '../util/steps.js';
 
 
 /** What fleet migrations need of the pool manager: connections inside the tenant connection budget. */
@@ -130,6 +131,8 @@ export class FleetMigrations {
     await eachLimited(ready, concurrency, async (tenant) => {
       const base = { tenantId: tenant.id, databaseName: tenant.databaseName };
       emit({ type: 'start', ...base });
+      const where = { ...base, server: tenant.server };
+      step('fleet:tenant', where);
       try {
         if (this.#ctx.closed) throw new TenantDbError('CLOSED', 'the platform was closed');
         const umzug = createSqlUmzug({
@@ -139,6 +142,7 @@ export class FleetMigrations {
           logger: this.#ctx.logger,
         });
         const applied = await umzug.up();
+        step('fleet:tenant-done', where);
         result.succeeded.push(tenant.id);
         emit({ type: 'success', ...base, applied: applied.map((m) => m.name) });
       } catch (err) {

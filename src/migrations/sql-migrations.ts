@@ -11,6 +11,7 @@ export { clientConnector, type Connector } from '../connections/timed-client.js'
 import { TenantDbError } from '../errors.js';
 import type { Logger } from '../util/logger.js';
 import { sqlState } from '../util/pg-errors.js';
+import { step, type StepMessage } from '../util/steps.js';
 
 /** The two families of migrations: the main database's and every tenant database's. */
 export type MigrationFamily = 'main' | 'tenant';
@@ -391,9 +392,17 @@ async function inTransaction(
     }
     await client.query(sql);
     await client.query(bookkeeping[0], bookkeeping[1]);
+    step('migration:applied', stepDetail(session, name));
   }).catch((err: unknown) => {
     throw migrationFailed(name, `migration ${name} failed (${what})`, err);
   });
+  if (!session.skipped.has(name)) step('migration:committed', stepDetail(session, name));
+}
+
+/** What a `migration:*` step names: the migration, its family and its database. */
+function stepDetail(session: CommandSession, migration: string): Omit<StepMessage, 'step'> {
+  const databaseName = (session.client as { database?: unknown }).database;
+  return { migration, family: session.family, ...(typeof databaseName === 'string' && { databaseName }) };
 }
 
 async function readMigration(name: string, file: string): Promise<string> {

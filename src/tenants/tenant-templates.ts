@@ -9,6 +9,7 @@ import {
 import type { PlatformContext } from '../core/platform-context.js';
 import { databaseOf } from '../util/redact.js';
 import { quoteDatabaseName } from '../util/sql.js';
+import { step } from '../util/steps.js';
 import { PG, sqlState } from '../util/pg-errors.js';
 import type { ServerAdmin } from './server-admin.js';
 
@@ -93,6 +94,7 @@ export class TenantTemplates {
     );
     const spare = rows[0]?.database_name;
     if (spare === undefined) return false;
+    step('spare:claimed', { databaseName: spare, server });
     try {
       await this.#admin.query(server, `ALTER DATABASE ${quoteDatabaseName(spare)} RENAME TO ${quoteDatabaseName(database)}`);
       return true;
@@ -138,8 +140,10 @@ export class TenantTemplates {
       const name = `${this.#sparePrefix(server)}${randomBytes(6).toString('hex')}`;
       // The row first (not ready): a database of ours is never without a row, except for a claim in flight.
       await main.query('INSERT INTO tenant_spares (database_name, server, checksum) VALUES ($1, $2, $3)', [name, server, checksum]);
+      step('spare:registered', { databaseName: name, server });
       try {
         await this.#admin.createDatabase(server, name, template);
+        step('spare:cloned', { databaseName: name, server });
         await main.query('UPDATE tenant_spares SET ready = true WHERE database_name = $1', [name]);
       } catch (err) {
         await this.#admin.dropDatabase(server, name).catch(() => {});
@@ -236,6 +240,7 @@ export class TenantTemplates {
       await this.#admin.dropDatabase(server, name); // a leftover of a build that crashed
       try {
         await this.#admin.createDatabase(server, name);
+        step('template:created', { databaseName: name, server });
         const umzug = createSqlUmzug({
           connect: this.#ctx.connections.direct(this.#admin.databaseUrl(server, name)),
           files: await this.files(),
@@ -243,11 +248,13 @@ export class TenantTemplates {
           logger: this.#ctx.logger,
         });
         await umzug.up();
+        step('template:migrated', { databaseName: name, server });
         // The last step of a build, and so its mark of completion (see isCompleteTemplate).
         await this.#admin.query(server, `ALTER DATABASE ${quoteDatabaseName(name)} WITH ALLOW_CONNECTIONS false`);
         // A pooler between us and the server (an adminUrl that is PgBouncer) keeps its server connections
         // to the template open after the migration's client left; cloning would fail on them (55006).
         await this.#admin.endSessions(server, name);
+        step('template:closed', { databaseName: name, server });
       } catch (err) {
         // Never leave a half-migrated database under a template's name for a later create to clone.
         await this.#admin.dropDatabase(server, name).catch(() => {});
@@ -258,6 +265,7 @@ export class TenantTemplates {
          ON CONFLICT (server, checksum) DO UPDATE SET database_name = EXCLUDED.database_name, updated_at = now()`,
         [server, name, checksum],
       );
+      step('template:registered', { databaseName: name, server });
       await this.#prune(server);
       this.#ready.set(server, { name, checksum });
       return name;

@@ -8,6 +8,7 @@ import { PG, constraintOf, sqlState } from '../util/pg-errors.js';
 import { tenantDatabaseName, validateTenantName } from './database-name.js';
 import { InFlight } from '../util/in-flight.js';
 import { isUuid } from '../util/uuid.js';
+import { step } from '../util/steps.js';
 import type { ServerAdmin } from './server-admin.js';
 import type { TenantTemplates } from './tenant-templates.js';
 import { tenantColumns, toTenant, type TenantRow } from './tenant-row.js';
@@ -104,6 +105,8 @@ export class TenantsServiceImpl implements TenantsService {
       // Held for the whole provisioning: a repair pass that can take it knows the creator is gone.
       const lock = await this.#ctx.locks.tryHold(provisioningLock(id));
       if (!lock) continue; // a fresh id that somebody holds: draw another
+      const where = { tenantId: id, databaseName, server };
+      step('create:locked', where);
       let templateGone = false;
       try {
         const { rows } = await this.#ctx.main.query<TenantRow>(
@@ -111,6 +114,7 @@ export class TenantsServiceImpl implements TenantsService {
            VALUES ($1, $2, $3, $4, 'provisioning', true, now(), now(), $5) RETURNING ${COLUMNS}`,
           [id, name, databaseName, server, createdBy],
         );
+        step('create:registered', where);
         return await this.#provision(rows[0]!, template);
       } catch (err) {
         const retry = attempt < 5;
@@ -135,7 +139,10 @@ export class TenantsServiceImpl implements TenantsService {
       if (!(await this.#templates.claimSpare(row.server, row.database_name))) {
         await this.#admin.createDatabase(row.server, row.database_name, template);
       }
+      const where = { tenantId: row.id, databaseName: row.database_name, server: row.server };
+      step('create:cloned', where);
       const tenant = await this.#finish(row);
+      step('create:ready', where);
       this.#templates.refill(row.server);
       return tenant;
     } catch (err) {
@@ -250,6 +257,7 @@ export class TenantsServiceImpl implements TenantsService {
       tenant.id,
     ]);
     this.#changed(tenant.id);
+    step('drop:marked', { tenantId: tenant.id, databaseName: tenant.databaseName, server: tenant.server });
     await this.finishDrop(tenant);
   }
 
@@ -257,8 +265,11 @@ export class TenantsServiceImpl implements TenantsService {
   async finishDrop(tenant: Pick<Tenant, 'id' | 'server' | 'databaseName'>): Promise<number> {
     await this.#pools.endPool(this.poolKey(tenant));
     await this.#pools.endPool(this.adminPoolKey(tenant));
+    const where = { tenantId: tenant.id, databaseName: tenant.databaseName, server: tenant.server };
     await this.#admin.dropDatabase(tenant.server, tenant.databaseName);
+    step('drop:database', where);
     const objects = await this.#store().deletePrefix(tenantPrefix(this.#ctx.options.s3.prefix, tenant.id));
+    step('drop:objects', where);
     await this.#ctx.main.query('DELETE FROM tenants WHERE id = $1', [tenant.id]);
     this.#changed(tenant.id);
     return objects;
