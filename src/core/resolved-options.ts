@@ -36,5 +36,8 @@ export interface ResolvedOptions {
   mainMigrations: string[];
   tenantCacheMs: number;
   tenantSpares: number;
+  tenantRoles: boolean;
+  /** The 32 bytes of `credentialsKey`, when given. */
+  credentialsKey: Buffer | undefined;
   logger: Logger;
 }

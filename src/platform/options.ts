@@ -6,6 +6,7 @@ import { silentLogger, type Logger } from '../util/logger.js';
 export type { Logger } from '../util/logger.js';
 export type { S3Credentials, S3Options } from '../storage/s3-options.js';
 import { resolveS3StoreLimits } from '../storage/s3-object-store.js';
+import { parseCredentialsKey } from '../tenants/credentials.js';
 
 /** Document rules. */
 export interface DocumentsOptions {
@@ -111,8 +112,29 @@ export interface PlatformOptions {
    * within this time. 0 reads the registry on every `withTenant`. Default: 1000.
    */
   tenantCacheMs?: number;
+  /**
+   * A login role of its own for every tenant database created from now on: `CONNECT` on the database is
+   * revoked from PUBLIC and granted to that role only, the role has no superuser, createdb or createrole
+   * right, and the platform reaches the tenant with it. Its random password is kept in the main database,
+   * encrypted with `credentialsKey`; `tenants.rotateCredentials(id)` replaces it (and gives a tenant made
+   * before the option was on a role). Needs an admin URL that may create roles. Default: false.
+   */
+  tenantRoles?: boolean;
+  /**
+   * The key that encrypts the tenant roles' passwords: 32 bytes, as a Buffer or as a string of 64 hex
+   * digits or of base64. Required with `tenantRoles`; keep it out of the main database and its backups.
+   */
+  credentialsKey?: Buffer | string;
   /** A pino-compatible logger. Default: silent. */
   logger?: Logger;
+}
+
+/** `tenantRoles` and its key, checked together. */
+function tenantRoles(options: PlatformOptions): { tenantRoles: boolean; credentialsKey: Buffer | undefined } {
+  if (options.tenantRoles !== undefined && typeof options.tenantRoles !== 'boolean') fail('tenantRoles must be a boolean');
+  const enabled = options.tenantRoles === true;
+  if (enabled && options.credentialsKey === undefined) fail('tenantRoles needs credentialsKey (32 bytes) to encrypt the role passwords');
+  return { tenantRoles: enabled, credentialsKey: options.credentialsKey === undefined ? undefined : parseCredentialsKey(options.credentialsKey) };
 }
 
 function fail(message: string): never {
@@ -235,6 +257,7 @@ export function resolveOptions(options: PlatformOptions): ResolvedOptions {
     mainMigrations: folders(options.mainMigrations, 'mainMigrations'),
     tenantCacheMs: nonNegativeInt(options.tenantCacheMs, 'tenantCacheMs', 1000),
     tenantSpares: nonNegativeInt(options.tenantSpares, 'tenantSpares', 2),
+    ...tenantRoles(options),
     logger: options.logger ?? silentLogger,
   };
 }

@@ -272,6 +272,7 @@ class PlatformImpl implements Platform {
   async #init(): Promise<void> {
     await ensureMainDatabase(this.#ctx);
     await this.migrations.main.up();
+    if (this.#ctx.options.tenantRoles) await closeMainDatabase(this.#ctx);
     // The default server's template is ready before the first tenant is created; tenants a crash left
     // half-provisioned are finished or removed.
     try {
@@ -309,4 +310,20 @@ class PlatformImpl implements Platform {
  */
 export function createPlatform(options: PlatformOptions): Platform {
   return new PlatformImpl(new PlatformContext(resolveOptions(options)));
+}
+
+/**
+ * With `tenantRoles`: the main database refuses connections from roles not granted them (tenant roles
+ * among them), keeping its own user's. A main user that may not change that (not the owner) is warned of.
+ */
+async function closeMainDatabase(ctx: PlatformContext): Promise<void> {
+  const database = quoteIdent(databaseOf(ctx.options.mainUrl));
+  try {
+    await ctx.main.query(
+      `REVOKE CONNECT, TEMPORARY ON DATABASE ${database} FROM PUBLIC; GRANT CONNECT, TEMPORARY ON DATABASE ${database} TO CURRENT_USER`,
+    );
+  } catch (err) {
+    if (sqlState(err) !== PG.INSUFFICIENT_PRIVILEGE) throw err;
+    ctx.logger.warn({}, 'tenantRoles: could not revoke CONNECT on the main database from PUBLIC (its owner can)');
+  }
 }

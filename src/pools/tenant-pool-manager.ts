@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type pg from 'pg';
 import { TenantDbError } from '../errors.js';
@@ -444,7 +445,20 @@ export class TenantPoolManager {
   }
 }
 
-/** The cache key of a tenant database. NUL can appear in neither a URL nor a database name. */
+/**
+ * The cache key of a tenant database (and of the role it is reached as: a new password is a new pool).
+ * NUL can appear in neither a URL nor a database name.
+ */
 function cacheKey(key: PoolKey): string {
-  return `${key.server}\u0000${key.database}`;
+  const base = `${key.server}\u0000${key.database}`;
+  if (!key.role) return base;
+  let id = roleKeys.get(key);
+  if (id === undefined) {
+    id = `${base}\u0000${key.role.user}\u0000${createHash('sha256').update(key.role.password).digest('base64url')}`;
+    roleKeys.set(key, id);
+  }
+  return id;
 }
+
+/** The cache keys of keys with a role, hashed once per key object (scopes reuse theirs). */
+const roleKeys = new WeakMap<PoolKey, string>();

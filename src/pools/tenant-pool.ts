@@ -75,7 +75,7 @@ export class TenantPool {
   constructor(id: string, key: PoolKey, settings: TenantPoolSettings) {
     this.id = id;
     this.key = key;
-    this.label = `${key.database} on ${redactUrl(key.server)}`;
+    this.label = `${key.database} on ${redactUrl(key.server)}${key.role ? ` as ${key.role.user}` : ''}`;
     this.hash = FrequencySketch.hash(id);
     this.server = settings.server;
     this.#settings = settings;
@@ -93,7 +93,7 @@ export class TenantPool {
       },
     });
     this.pool = new pg.Pool({
-      connectionString: withDatabase(key.server, key.database),
+      connectionString: withDatabase(key.role ? asRole(key.server, key.role) : key.server, key.database),
       max: settings.max,
       idleTimeoutMillis: settings.idleMs,
       // Idle connections and pg-pool's idle timers must not keep the host process alive.
@@ -266,4 +266,12 @@ export async function drainPools(pools: readonly TenantPool[], timeoutMs: number
   for (const p of pools) destroyed += p.forceClose();
   logger.warn({ destroyed, drainTimeoutMs: timeoutMs }, 'destroyed tenant connections still in use');
   await all;
+}
+
+/** A server URL with another login role (pg reads the URL's user and password over any other setting). */
+function asRole(server: string, role: { user: string; password: string }): string {
+  const url = new URL(server);
+  url.username = encodeURIComponent(role.user);
+  url.password = encodeURIComponent(role.password);
+  return url.toString();
 }

@@ -4,6 +4,8 @@ import type pg from 'pg';
 export interface PoolKey {
   server: string;
   database: string;
+  /** The login role to connect as instead of the server URL's user (a tenant role, with `tenantRoles`). */
+  role?: { user: string; password: string };
 }
 
 /** A client lent by {@link TenantPoolManager.acquire}. */

@@ -43,7 +43,7 @@ export interface ScopePools {
 /** What scopes need of the tenant registry. */
 export interface ScopeTenants {
   find(idOrDatabaseName: string): Promise<Tenant | undefined>;
-  poolKey(tenant: Pick<Tenant, 'server' | 'databaseName'>): PoolKey;
+  poolKey(tenant: Pick<Tenant, 'id' | 'server' | 'databaseName'>): PoolKey;
 }
 
 class TenantContextImpl implements TenantContext {

@@ -33,7 +33,7 @@ export interface SweepDeps {
     get(id: string): Promise<Tenant>;
     /** Finishes a tenant's drop: its database, objects and row; returns how many objects it deleted. */
     finishDrop(tenant: Tenant): Promise<number>;
-    poolKey(tenant: Pick<Tenant, 'server' | 'databaseName'>): PoolKey;
+    poolKey(tenant: Pick<Tenant, 'id' | 'server' | 'databaseName'>): PoolKey;
   };
   pools: { query<R extends pg.QueryResultRow>(key: PoolKey, sql: string, params?: unknown[]): Promise<pg.QueryResult<R>> };
   store: () => ObjectStore;

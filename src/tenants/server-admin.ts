@@ -5,6 +5,34 @@ import { PG, sqlState } from '../util/pg-errors.js';
 import { InFlight } from '../util/in-flight.js';
 import { withDatabase } from '../util/redact.js';
 import { quoteDatabaseName } from '../util/sql.js';
+import { verifierLiteral } from './credentials.js';
+
+/**
+ * With `tenantRoles`: the group role every tenant role belongs to. It holds the rights on the tables
+ * inside tenant databases (granted in the template, see {@link TENANT_GRANTS}), which a member can only use
+ * in the one database it may connect to.
+ * @internal
+ */
+export const TENANT_GROUP_ROLE = 'tenantdb_tenants';
+
+/**
+ * Run in a tenant database (the template, or a database made before `tenantRoles`) as the migrating user:
+ * the group may use the tables, sequences and functions of `public`, now and those later migrations make,
+ * but not create objects nor rewrite the migrations' bookkeeping.
+ * @internal
+ */
+export const TENANT_GRANTS = `
+  REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+  GRANT USAGE ON SCHEMA public TO ${TENANT_GROUP_ROLE};
+  GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON ALL TABLES IN SCHEMA public TO ${TENANT_GROUP_ROLE};
+  GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO ${TENANT_GROUP_ROLE};
+  GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO ${TENANT_GROUP_ROLE};
+  ALTER DEFAULT PRIVILEGES IN SCHEMA public
+    GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON TABLES TO ${TENANT_GROUP_ROLE};
+  ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO ${TENANT_GROUP_ROLE};
+  REVOKE ALL ON tenantdb_migrations FROM ${TENANT_GROUP_ROLE};
+  GRANT SELECT ON tenantdb_migrations TO ${TENANT_GROUP_ROLE};
+`;
 
 /**
  * The statements that act on whole databases (CREATE, DROP, size), on each tenant server's admin pool (see
@@ -76,6 +104,37 @@ export class ServerAdmin {
       await this.endSessions(server, template);
       await this.query(server, sql);
     }
+  }
+
+  /** Creates the group role of tenant roles unless it exists (two processes at once: one creates it). */
+  async ensureGroupRole(server: string): Promise<void> {
+    const { rowCount } = await this.query(server, 'SELECT 1 FROM pg_roles WHERE rolname = $1', [TENANT_GROUP_ROLE]);
+    if (rowCount === 1) return;
+    await this.query(server, `CREATE ROLE ${TENANT_GROUP_ROLE} NOLOGIN`).catch((err: unknown) => {
+      if (sqlState(err) !== PG.DUPLICATE_OBJECT && sqlState(err) !== PG.UNIQUE_VIOLATION) throw err;
+    });
+  }
+
+  /**
+   * Gives a tenant database its login role: created (or, when it exists, altered) with the password whose
+   * SCRAM verifier is given and no rights beyond logging in, a member of {@link TENANT_GROUP_ROLE}; the
+   * database's CONNECT and TEMPORARY revoked from PUBLIC and granted to it alone. Idempotent.
+   */
+  async setTenantRole(server: string, role: string, database: string, verifier: string): Promise<void> {
+    const r = quoteDatabaseName(role);
+    const attributes = `LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT PASSWORD ${verifierLiteral(verifier)}`;
+    const { rowCount } = await this.query(server, 'SELECT 1 FROM pg_roles WHERE rolname = $1', [role]);
+    await this.query(server, `${rowCount === 1 ? 'ALTER' : 'CREATE'} ROLE ${r} ${attributes}`);
+    const d = quoteDatabaseName(database);
+    await this.query(
+      server,
+      `GRANT ${TENANT_GROUP_ROLE} TO ${r}; REVOKE ALL ON DATABASE ${d} FROM PUBLIC; GRANT CONNECT, TEMPORARY ON DATABASE ${d} TO ${r}`,
+    );
+  }
+
+  /** Drops a tenant's login role if it exists (after its database: the role's rights on it go with it). */
+  async dropRole(server: string, role: string): Promise<void> {
+    await this.query(server, `DROP ROLE IF EXISTS ${quoteDatabaseName(role)}`);
   }
 
   /** Ends every session connected to a database (a pooler's idle server connections, typically). */

@@ -11,7 +11,7 @@ import { databaseOf } from '../util/redact.js';
 import { quoteDatabaseName } from '../util/sql.js';
 import { step } from '../util/steps.js';
 import { PG, sqlState } from '../util/pg-errors.js';
-import type { ServerAdmin } from './server-admin.js';
+import { TENANT_GRANTS, type ServerAdmin } from './server-admin.js';
 
 /** Templates kept per server: the newest, and the previous ones a rolling deploy may still use. */
 const KEPT_TEMPLATES = 3;
@@ -49,7 +49,7 @@ export class TenantTemplates {
 
   /** The name of the server's template at the current migration set (built if missing or stale). */
   async ensure(server: string): Promise<string> {
-    const checksum = migrationSetChecksum(await this.files());
+    const checksum = this.#checksum(await this.files());
     const known = this.#ready.get(server);
     if (known?.checksum === checksum) return known.name;
     let building = this.#building.get(server);
@@ -58,6 +58,12 @@ export class TenantTemplates {
       this.#building.set(server, building);
     }
     return building;
+  }
+
+  /** The template's identity: its migration set, and whether it carries the grants of `tenantRoles`. */
+  #checksum(files: SqlMigrationFile[]): string {
+    const checksum = migrationSetChecksum(files);
+    return this.#ctx.options.tenantRoles ? createHash('sha256').update(`${checksum}\0tenantRoles`).digest('hex') : checksum;
   }
 
   /** Forgets what this process knows of a server's template (another process may have rebuilt it). */
@@ -143,6 +149,8 @@ export class TenantTemplates {
       step('spare:registered', { databaseName: name, server });
       try {
         await this.#admin.createDatabase(server, name, template);
+        // A spare waits closed: only the tenant role it is renamed for may connect to it.
+        if (this.#ctx.options.tenantRoles) await this.#admin.query(server, `REVOKE ALL ON DATABASE ${quoteDatabaseName(name)} FROM PUBLIC`);
         step('spare:cloned', { databaseName: name, server });
         await main.query('UPDATE tenant_spares SET ready = true WHERE database_name = $1', [name]);
       } catch (err) {
@@ -184,6 +192,25 @@ export class TenantTemplates {
         this.#ctx.logger.warn({ server, err: (err as Error).message }, 'could not clean up spare databases');
       }
     }
+  }
+
+  /**
+   * Grants the group of tenant roles its rights inside a database (see TENANT_GRANTS): the template at its
+   * build, or a database made before `tenantRoles` that `tenants.rotateCredentials` gives a role.
+   */
+  async #grant(server: string, database: string): Promise<void> {
+    await this.#admin.ensureGroupRole(server);
+    const lease = await this.#ctx.connections.direct(this.#admin.databaseUrl(server, database))();
+    try {
+      await lease.client.query(TENANT_GRANTS);
+    } finally {
+      await lease.release();
+    }
+  }
+
+  /** {@link #grant}, for a tenant database of this server. */
+  grantTenantRights(server: string, database: string): Promise<void> {
+    return this.#grant(server, database);
   }
 
   /** Waits for background refills. */
@@ -248,6 +275,7 @@ export class TenantTemplates {
           logger: this.#ctx.logger,
         });
         await umzug.up();
+        if (this.#ctx.options.tenantRoles) await this.#grant(server, name);
         step('template:migrated', { databaseName: name, server });
         // The last step of a build, and so its mark of completion (see isCompleteTemplate).
         await this.#admin.query(server, `ALTER DATABASE ${quoteDatabaseName(name)} WITH ALLOW_CONNECTIONS false`);

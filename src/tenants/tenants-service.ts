@@ -9,6 +9,7 @@ import { tenantDatabaseName, validateTenantName } from './database-name.js';
 import { InFlight } from '../util/in-flight.js';
 import { isUuid } from '../util/uuid.js';
 import { step } from '../util/steps.js';
+import { decryptSecret, encryptSecret, newRolePassword, scramVerifier } from './credentials.js';
 import type { ServerAdmin } from './server-admin.js';
 import type { TenantTemplates } from './tenant-templates.js';
 import { tenantColumns, toTenant, type TenantRow } from './tenant-row.js';
@@ -26,6 +27,8 @@ export interface TenantPools {
 }
 
 const COLUMNS = tenantColumns();
+/** A tenant row with its role's encrypted password (`tenantRoles`), or null when it has no role. */
+type RowWithSecret = TenantRow & { secret: string | null };
 
 /** A provisioning failure as the caller sees it: the library's own errors as they are, else TENANT_NOT_READY (or UNAVAILABLE when a server could not be reached). */
 function provisioningError(err: unknown): Error {
@@ -39,6 +42,8 @@ function provisioningError(err: unknown): Error {
 // Held by the creating process for the whole of a tenant's provisioning, on its lock session (see LockSession):
 // a repair pass that can take it knows the creator is gone (a crashed process's session lock is released).
 const provisioningLock = (id: string): string => `tenantdb:provision:${id}`;
+// Held while a tenant's role password changes (rotateCredentials, or repair finishing a rotation).
+const credentialsLock = (id: string): string => `tenantdb:credentials:${id}`;
 
 /**
  * The tenant registry and the lifecycle of tenant databases: provisioning from a template, soft delete,
@@ -141,12 +146,17 @@ export class TenantsServiceImpl implements TenantsService {
       }
       const where = { tenantId: row.id, databaseName: row.database_name, server: row.server };
       step('create:cloned', where);
+      if (this.#ctx.options.tenantRoles) {
+        await this.#giveRole(toTenant(row));
+        step('create:role', where);
+      }
       const tenant = await this.#finish(row);
       step('create:ready', where);
       this.#templates.refill(row.server);
       return tenant;
     } catch (err) {
       await this.#admin.dropDatabase(row.server, row.database_name).catch(() => {});
+      if (this.#ctx.options.tenantRoles) await this.#admin.dropRole(row.server, row.database_name).catch(() => {});
       const main = this.#ctx.main;
       await main.query('DELETE FROM tenants WHERE id = $1', [row.id]).catch(async () => {
         // The row could not be removed: say so, so that repair() (or a reader) never takes it for ready.
@@ -200,11 +210,11 @@ export class TenantsServiceImpl implements TenantsService {
       return undefined;
     }
     const byId = isUuid(idOrDatabaseName);
-    const { rows } = await this.#ctx.main.query<TenantRow>(
-      `SELECT ${COLUMNS} FROM tenants WHERE ${byId ? 'id' : 'database_name'} = $1`,
+    const { rows } = await this.#ctx.main.query<RowWithSecret>(
+      `${this.#select()} WHERE t.${byId ? 'id' : 'database_name'} = $1`,
       [idOrDatabaseName],
     );
-    return rows[0] && toTenant(rows[0]);
+    return rows[0] && this.#remember(rows[0]);
   }
 
   async get(idOrDatabaseName: string): Promise<Tenant> {
@@ -215,10 +225,10 @@ export class TenantsServiceImpl implements TenantsService {
 
   async list(options: ListTenantsOptions = {}): Promise<Tenant[]> {
     this.#ctx.assertOpen();
-    const { rows } = await this.#ctx.main.query<TenantRow>(
-      `SELECT ${COLUMNS} FROM tenants ${options.includeInactive ? '' : 'WHERE is_active'} ORDER BY created_at, id`,
+    const { rows } = await this.#ctx.main.query<RowWithSecret>(
+      `${this.#select()} ${options.includeInactive ? '' : 'WHERE t.is_active'} ORDER BY t.created_at, t.id`,
     );
-    return rows.map(toTenant);
+    return rows.map((row) => this.#remember(row));
   }
 
   async #setActive(id: string, active: boolean): Promise<Tenant> {
@@ -267,6 +277,7 @@ export class TenantsServiceImpl implements TenantsService {
     await this.#pools.endPool(this.adminPoolKey(tenant));
     const where = { tenantId: tenant.id, databaseName: tenant.databaseName, server: tenant.server };
     await this.#admin.dropDatabase(tenant.server, tenant.databaseName);
+    if (this.#ctx.options.tenantRoles) await this.#admin.dropRole(tenant.server, tenant.databaseName);
     step('drop:database', where);
     const objects = await this.#store().deletePrefix(tenantPrefix(this.#ctx.options.s3.prefix, tenant.id));
     step('drop:objects', where);
@@ -295,9 +306,93 @@ export class TenantsServiceImpl implements TenantsService {
     };
   }
 
-  /** The pool manager's key of a tenant's database, for its traffic (the server's `url`, maybe a pooler). */
-  poolKey(tenant: Pick<Tenant, 'server' | 'databaseName'>): PoolKey {
-    return { server: this.#admin.serverUrl(tenant.server), database: tenant.databaseName };
+  /**
+   * The pool manager's key of a tenant's database, for its traffic (the server's `url`, maybe a pooler),
+   * as the tenant's own role when it has one (read with its row).
+   */
+  poolKey(tenant: Pick<Tenant, 'id' | 'server' | 'databaseName'>): PoolKey {
+    const key: PoolKey = { server: this.#admin.serverUrl(tenant.server), database: tenant.databaseName };
+    const secret = this.#ctx.options.tenantRoles ? this.#secrets.get(tenant.id) : undefined;
+    if (secret) key.role = { user: tenant.databaseName, password: decryptSecret(this.#credentialsKey(), tenant.id, secret) };
+    return key;
+  }
+
+  /** The encrypted role passwords of the tenants read (null: no role), for {@link poolKey}. */
+  readonly #secrets = new Map<string, string | null>();
+
+  /** SELECT of tenant rows (alias `t`), with their role's password when `tenantRoles` is on. */
+  #select(): string {
+    return this.#ctx.options.tenantRoles
+      ? `SELECT ${tenantColumns('t')}, c.secret FROM tenants t LEFT JOIN tenant_credentials c ON c.tenant_id = t.id`
+      : `SELECT ${tenantColumns('t')}, NULL AS secret FROM tenants t`;
+  }
+
+  /** The tenant of a row, its role's password kept for {@link poolKey}. */
+  #remember(row: RowWithSecret): Tenant {
+    if (this.#ctx.options.tenantRoles) this.#secrets.set(row.id, row.secret);
+    return toTenant(row);
+  }
+
+  #credentialsKey(): Buffer {
+    const key = this.#ctx.options.credentialsKey;
+    if (!key) throw new TenantDbError('VALIDATION', 'tenantRoles needs credentialsKey');
+    return key;
+  }
+
+  /**
+   * Gives a tenant database its login role with a new random password: the encrypted password is stored
+   * first, then the role made (or altered) to it, so a crash in between leaves a row repair can redo.
+   */
+  async #giveRole(tenant: Pick<Tenant, 'id' | 'server' | 'databaseName'>): Promise<void> {
+    const password = newRolePassword();
+    const secret = encryptSecret(this.#credentialsKey(), tenant.id, password);
+    await this.#ctx.main.query(
+      `INSERT INTO tenant_credentials (tenant_id, role_name, secret) VALUES ($1, $2, $3)
+       ON CONFLICT (tenant_id) DO UPDATE SET secret = EXCLUDED.secret, next_secret = NULL, updated_at = now()`,
+      [tenant.id, tenant.databaseName, secret],
+    );
+    await this.#admin.setTenantRole(tenant.server, tenant.databaseName, tenant.databaseName, scramVerifier(password));
+    this.#secrets.set(tenant.id, secret);
+  }
+
+  async rotateCredentials(id: string): Promise<void> {
+    this.#ctx.assertOpen();
+    if (!this.#ctx.options.tenantRoles) throw new TenantDbError('VALIDATION', 'rotateCredentials needs the tenantRoles option');
+    const tenant = await this.get(id);
+    if (tenant.status === 'dropping') throw new TenantDbError('CONFLICT', 'the tenant is being dropped');
+    if (tenant.status !== 'ready') throw new TenantDbError('TENANT_NOT_READY', 'the tenant database is not ready');
+    // One rotation of a tenant at a time, across processes: the stored password and the server's must end equal.
+    await this.#ctx.locks.withLock(credentialsLock(tenant.id), async () => {
+      const { rows } = await this.#ctx.main.query<{ secret: string }>('SELECT secret FROM tenant_credentials WHERE tenant_id = $1', [
+        tenant.id,
+      ]);
+      if (!rows[0]) {
+        // A tenant made before tenantRoles: its tables' rights for the group, then a role of its own.
+        await this.#templates.grantTenantRights(tenant.server, tenant.databaseName);
+        await this.#giveRole(tenant);
+      } else {
+        const password = newRolePassword();
+        await this.#ctx.main.query('UPDATE tenant_credentials SET next_secret = $2, updated_at = now() WHERE tenant_id = $1', [
+          tenant.id,
+          encryptSecret(this.#credentialsKey(), tenant.id, password),
+        ]);
+        step('credentials:next', { tenantId: tenant.id, databaseName: tenant.databaseName, server: tenant.server });
+        await this.#finishRotation(tenant, password);
+      }
+    });
+    // New connections use the new password; those open stay authenticated and idle out of the old pool.
+    this.#changed(tenant.id);
+  }
+
+  /** The server's password set to the rotation's new one, then the stored one replaced by it. */
+  async #finishRotation(tenant: Pick<Tenant, 'id' | 'server' | 'databaseName'>, password: string): Promise<void> {
+    await this.#admin.setTenantRole(tenant.server, tenant.databaseName, tenant.databaseName, scramVerifier(password));
+    const { rows } = await this.#ctx.main.query<{ secret: string }>(
+      `UPDATE tenant_credentials SET secret = next_secret, next_secret = NULL, updated_at = now()
+        WHERE tenant_id = $1 AND next_secret IS NOT NULL RETURNING secret`,
+      [tenant.id],
+    );
+    if (rows[0]) this.#secrets.set(tenant.id, rows[0].secret);
   }
 
   /** The pool manager's key of a tenant's database over the server's direct `adminUrl`, for its migrations. */
@@ -323,10 +418,12 @@ export class TenantsServiceImpl implements TenantsService {
             await this.finishDrop(toTenant(now));
             result.removed.push(now.id);
           } else if (now.status === 'provisioning' && (await this.#admin.databaseExists(now.server, now.database_name))) {
+            if (this.#ctx.options.tenantRoles) await this.#giveRole(toTenant(now));
             await this.#finish(now);
             result.finished.push(now.id);
           } else {
             await this.#admin.dropDatabase(now.server, now.database_name);
+            if (this.#ctx.options.tenantRoles) await this.#admin.dropRole(now.server, now.database_name);
             await this.#ctx.main.query('DELETE FROM tenants WHERE id = $1', [now.id]);
             this.#changed(now.id);
             result.removed.push(now.id);
@@ -340,9 +437,31 @@ export class TenantsServiceImpl implements TenantsService {
         this.#ctx.logger.warn({ tenantId: row.id, err: error.message }, 'could not repair a tenant left half way (provisioned or dropped)');
       }
     }
+    if (this.#ctx.options.tenantRoles) await this.#repairRotations(result);
     if (result.finished.length || result.removed.length) {
       this.#ctx.logger.info({ finished: result.finished, removed: result.removed }, 'repaired tenants left half way (provisioned or dropped)');
     }
     return result;
+  }
+
+  /** Finishes the password rotations a crash stopped between storing the new password and moving it in. */
+  async #repairRotations(result: RepairResult): Promise<void> {
+    const { rows } = await this.#ctx.main.query<TenantRow & { next_secret: string }>(
+      `SELECT ${tenantColumns('t')}, c.next_secret FROM tenant_credentials c JOIN tenants t ON t.id = c.tenant_id
+        WHERE c.next_secret IS NOT NULL`,
+    );
+    for (const row of rows) {
+      const tenant = toTenant(row);
+      try {
+        await this.#ctx.locks.withLock(credentialsLock(tenant.id), async () => {
+          await this.#finishRotation(tenant, decryptSecret(this.#credentialsKey(), tenant.id, row.next_secret));
+        });
+        this.#changed(tenant.id);
+      } catch (err) {
+        const error = asTenantDbError(err);
+        result.failed.push({ tenantId: tenant.id, error });
+        this.#ctx.logger.warn({ tenantId: tenant.id, err: error.message }, "could not finish rotating a tenant role's password");
+      }
+    }
   }
 }

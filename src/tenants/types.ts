@@ -78,4 +78,10 @@ export interface TenantsService {
   drop(id: string): Promise<void>;
   stats(id: string): Promise<TenantStats>;
   repair(): Promise<RepairResult>;
+  /**
+   * With `tenantRoles`: a new random password for the tenant's login role (a tenant made before the option
+   * was on gets a role). Connections already open stay; new ones use the new password, in other processes
+   * once they read the tenant again (within `tenantCacheMs`). VALIDATION without `tenantRoles`.
+   */
+  rotateCredentials(id: string): Promise<void>;
 }

@@ -20,6 +20,8 @@ export const PG = {
   DUPLICATE_DATABASE: '42P04',
   OBJECT_IN_USE: '55006',
   PROTOCOL_VIOLATION: '08P01',
+  DUPLICATE_OBJECT: '42710',
+  INSUFFICIENT_PRIVILEGE: '42501',
 } as const;
 
 /** `err` itself, then the errors of its `cause` chain. */

@@ -11,19 +11,22 @@ export const STEP_CHANNEL = 'tenantdb:step';
 /**
  * The steps published on {@link STEP_CHANNEL}, each once it is done:
  * - `create:locked` (the provisioning lock taken), `create:registered` (the `provisioning` row written),
- *   `create:cloned` (the database cloned, or a spare renamed), `create:ready` (the row ready, the creator admin);
+ *   `create:cloned` (the database cloned, or a spare renamed), `create:role` (its login role made, with
+ *   `tenantRoles`), `create:ready` (the row ready, the creator admin);
  * - `spare:claimed` (a spare's row taken, before its rename), `spare:registered` (a new spare's row),
  *   `spare:cloned` (its database, before the row says ready);
  * - `template:created`, `template:migrated`, `template:closed` (connections refused: complete),
  *   `template:registered`;
  * - `drop:marked` (status `dropping`), `drop:database` (database dropped), `drop:objects` (objects deleted);
  * - `migration:applied` (a migration's SQL and bookkeeping row ran, before COMMIT), `migration:committed`;
- * - `fleet:tenant` (a fleet run starts on a tenant), `fleet:tenant-done` (its migrations are all applied).
+ * - `fleet:tenant` (a fleet run starts on a tenant), `fleet:tenant-done` (its migrations are all applied);
+ * - `credentials:next` (a rotation's new password stored, before the server's changes).
  */
 export type StepName =
   | 'create:locked'
   | 'create:registered'
   | 'create:cloned'
+  | 'create:role'
   | 'create:ready'
   | 'spare:claimed'
   | 'spare:registered'
@@ -38,7 +41,8 @@ export type StepName =
   | 'migration:applied'
   | 'migration:committed'
   | 'fleet:tenant'
-  | 'fleet:tenant-done';
+  | 'fleet:tenant-done'
+  | 'credentials:next';
 
 /** What a subscriber of {@link STEP_CHANNEL} receives: the step and what it was done to. */
 export interface StepMessage {

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { describe, expect, inject, it } from 'vitest';
 import type { PlatformOptions, StepName } from '../../src/index.js';
 import { crashAt, expectConsistent, outcomeOf } from '../support/crash.js';
@@ -33,6 +33,40 @@ describe('killed while provisioning a tenant', () => {
     await restart(env);
     expect(await outcomeOf(env.mainDb, message)).toBe(expected);
     await expectConsistent(env.mainDb, { migrations: BUILT_IN, namePrefix: `tenant_${tag}` });
+  });
+});
+
+describe('killed while provisioning a tenant with its own role (tenantRoles)', () => {
+  const roles = { tenantRoles: true, credentialsKey: randomBytes(32).toString('hex') };
+  const env = useTestPlatform({ tenantSpares: 0, ...roles });
+  const tag = uniqueName('crash');
+  const currentUser = async (tenantId: string): Promise<string> => {
+    const platform = await env.initPlatform();
+    try {
+      return await platform.withTenant(tenantId, async (ctx) => (await ctx.query<{ u: string }>('SELECT current_user AS u')).rows[0]!.u);
+    } finally {
+      await platform.close();
+    }
+  };
+
+  it.each<StepName>(['create:cloned', 'create:role'])('at %s: after a restart the tenant is ready, reached as its role', async (at) => {
+    await restart(env);
+    const message = await crashAt({ options: env.options(), action: 'create', at, name: `${tag} ${at}` });
+    await restart(env);
+    expect(await outcomeOf(env.mainDb, message)).toBe('ready');
+    expect(await currentUser(message.tenantId!)).toBe(message.databaseName);
+    await expectConsistent(env.mainDb, { migrations: BUILT_IN, namePrefix: `tenant_${tag}` });
+  });
+
+  it('at credentials:next (a rotation half way): a restart finishes it, and the tenant is reachable', async () => {
+    const platform = await env.initPlatform();
+    const tenant = await platform.tenants.create({ name: `${tag} rotated` });
+    await platform.close();
+    await crashAt({ options: env.options(), action: 'rotate', at: 'credentials:next', tenant: tenant.id });
+    await restart(env);
+    const { rows } = await adminQuery('SELECT 1 FROM tenant_credentials WHERE tenant_id = $1 AND next_secret IS NULL', [tenant.id], env.mainDb);
+    expect(rows).toHaveLength(1);
+    expect(await currentUser(tenant.id)).toBe(tenant.databaseName);
   });
 });
 

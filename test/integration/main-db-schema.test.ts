@@ -54,6 +54,7 @@ describe('the main database schema', () => {
       "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name",
     );
     expect(rows.map((r) => r.table_name)).toEqual([
+      'tenant_credentials',
       'tenant_spares',
       'tenant_templates',
       'tenantdb_migrations',

@@ -2,9 +2,10 @@
 // tests run it, then check what a restart leaves. Plain JavaScript over the built package (`npm test` builds
 // first), so that a child starts in a fraction of a second.
 //
-// Environment: CRASH_OPTIONS (the platform's options, JSON), CRASH_ACTION (init | create | fleet | drop),
+// Environment: CRASH_OPTIONS (the platform's options, JSON), CRASH_ACTION (init | create | fleet | drop | rotate),
 // CRASH_AT (a step name), CRASH_NTH (kill at its nth occurrence, default 1), CRASH_DATABASE_PREFIX (count only
-// steps on databases whose name starts so), CRASH_NAME (the tenant to create), CRASH_TENANT (the tenant to drop).
+// steps on databases whose name starts so), CRASH_NAME (the tenant to create), CRASH_TENANT (the tenant to drop or
+// rotate the credentials of).
 import diagnostics from 'node:diagnostics_channel';
 import { writeSync } from 'node:fs';
 import process from 'node:process';
@@ -26,6 +27,7 @@ try {
   if (CRASH_ACTION === 'create') await platform.tenants.create({ name: CRASH_NAME });
   if (CRASH_ACTION === 'fleet') await platform.migrations.tenants.up({ concurrency: 1 });
   if (CRASH_ACTION === 'drop') await platform.tenants.drop(CRASH_TENANT);
+  if (CRASH_ACTION === 'rotate') await platform.tenants.rotateCredentials(CRASH_TENANT);
   writeSync(1, 'finished without reaching the step\n');
 } finally {
   await platform.close();

@@ -9,7 +9,7 @@ const CHILD = path.join(import.meta.dirname, 'crash-child.mjs');
 /** What a crash child is told to do, and where to die. */
 export interface Crash {
   options: PlatformOptions;
-  action: 'init' | 'create' | 'fleet' | 'drop';
+  action: 'init' | 'create' | 'fleet' | 'drop' | 'rotate';
   at: StepName;
   /** Die at the nth time the step is published (default 1). */
   nth?: number;
@@ -17,7 +17,7 @@ export interface Crash {
   databasePrefix?: string;
   /** The name of the tenant `create` makes. */
   name?: string;
-  /** The tenant `drop` drops. */
+  /** The tenant `drop` drops, or `rotate` rotates the credentials of. */
   tenant?: string;
 }
 
