@@ -63,6 +63,19 @@ function stderrLogger(stderr: ProgressStream, scrub: Scrubber): Logger {
   return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
 }
 
+/** `stream` with every text written through `scrub()` (read at each write: the scrubber grows once the options are known). */
+function scrubbing<S extends ProgressStream>(stream: S, scrub: () => Scrubber): S {
+  return {
+    write: (text: string) => stream.write(scrub()(text)),
+    get isTTY() {
+      return stream.isTTY;
+    },
+    get columns() {
+      return stream.columns;
+    },
+  } as S;
+}
+
 function exitCodeOf(err: unknown): number {
   return err instanceof CliError ? err.exitCode : EXIT_CODES.FAILED;
 }
@@ -110,10 +123,13 @@ function contextFor(args: CliArgs, platform: Platform, options: PlatformOptions,
  * process.exitCode = await runCli(['migrate', '--json'], { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd() });
  * ```
  */
-export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+export async function runCli(argv: readonly string[], cliIo: CliIo): Promise<number> {
   // Known before parsing, so that even a usage error is reported as JSON.
   const json = argv.includes('--json');
-  let scrub = createScrubber(undefined, io.env);
+  let scrub = createScrubber(undefined, cliIo.env);
+  // Everything printed goes through the scrubber of the moment, not only errors: results echo what was
+  // typed (a URL pasted where a tenant id belongs comes back as the failed tenant's id).
+  const io: CliIo = { ...cliIo, stdout: scrubbing(cliIo.stdout, () => scrub), stderr: scrubbing(cliIo.stderr, () => scrub) };
   let args: CliArgs;
   try {
     args = parseCliArgs(argv);
@@ -142,7 +158,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       throw isTenantDbError(err, 'VALIDATION') ? configError(`bad platform options: ${err.message}`, err) : err;
     }
     const outcome = await COMMANDS[args.command](contextFor(args, platform, options, io, scrub));
-    if (args.json) io.stdout.write(`${JSON.stringify(outcome.json, null, 2)}\n`);
+    // String by string as well: JSON escapes would hide a secret with a quote or a backslash from the stream's scrub.
+    if (args.json) io.stdout.write(`${JSON.stringify(outcome.json, (_key, v: unknown) => (typeof v === 'string' ? scrub(v) : v), 2)}\n`);
     return outcome.exitCode ?? EXIT_CODES.OK;
   } catch (err) {
     reportError(io, err, args.json, scrub);

@@ -16,7 +16,7 @@ import type { Logger } from '../util/logger.js';
 import type { S3Options } from './s3-options.js';
 import type { ObjectInfo, ObjectStore, PutResult } from './object-store.js';
 import { PartBufferPool, uploadStream } from './multipart-upload.js';
-import { errorName, httpStatus } from './sdk-errors.js';
+import { errorName, httpStatus, withoutExchange } from './sdk-errors.js';
 import { uploadAbortedError } from './upload-aborted.js';
 
 const MIB = 1024 * 1024;
@@ -73,7 +73,7 @@ export function resolveS3StoreLimits(options: Omit<S3ObjectStoreOptions, 'bucket
 function storageError(operation: string, key: string, err: unknown): TenantDbError {
   if (err instanceof TenantDbError) return err;
   return new TenantDbError('STORAGE', `S3 ${operation} of ${JSON.stringify(key)} failed (${errorName(err)})`, {
-    cause: err,
+    cause: withoutExchange(err),
   });
 }
 

@@ -11,3 +11,20 @@ export function errorName(err: unknown): string {
 export function httpStatus(err: unknown): number | undefined {
   return (err as { $metadata?: { httpStatusCode?: number } } | null)?.$metadata?.httpStatusCode;
 }
+
+/**
+ * The error with the HTTP exchange the SDK hides on it (`$response`, non-enumerable and not deletable) cut
+ * short: its body's `req` holds the request's headers, a session token among them. Name, message and
+ * `$metadata` stay. @internal
+ */
+export function withoutExchange<E>(err: E): E {
+  const response = (err as { $response?: unknown } | null)?.$response;
+  if (response !== null && typeof response === 'object' && 'body' in response) {
+    try {
+      (response as { body: unknown }).body = undefined;
+    } catch {
+      // A frozen response: left as it is.
+    }
+  }
+  return err;
+}
