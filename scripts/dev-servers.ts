@@ -36,6 +36,13 @@ export interface StartOptions {
   /** Keep data in this folder and reuse it next time (the demo); default: a temp folder removed on stop. */
   dataDir?: string;
   log?: (line: string) => void;
+  /** The embedded server's `max_connections` (a soak test wants PostgreSQL's default, 100). Default: 200. */
+  maxConnections?: number;
+  /**
+   * The embedded server's port; default: a free one. With `dataDir`, stopping and starting again on the same
+   * port restarts the same server (a fault test does), and URLs given out before stay valid.
+   */
+  port?: number;
 }
 
 /** A free TCP port on loopback. */
@@ -189,12 +196,12 @@ async function startEmbeddedPostgres(opts: StartOptions): Promise<RunningServer>
   } else {
     await removeStalePidFile(databaseDir);
   }
-  const port = await freePort();
+  const port = opts.port ?? (await freePort());
   const flags = [
     '-D', databaseDir, '-p', String(port),
     // Throwaway test data: durability buys nothing here and costs seconds.
     '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off',
-    '-c', 'max_connections=200', '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=',
+    '-c', `max_connections=${opts.maxConnections ?? 200}`, '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=',
   ];
   const child = spawn(bin.postgres, flags, { ...user, env: { ...process.env, LC_MESSAGES: 'C' }, stdio: ['ignore', 'ignore', 'pipe'] });
   const killOnExit = (): void => void child.kill('SIGINT');

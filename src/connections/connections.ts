@@ -1,14 +1,50 @@
 import pg from 'pg';
 import type { ResolvedOptions, ResolvedServer } from '../core/resolved-options.js';
 import { TenantDbError } from '../errors.js';
+import { answersSoFar, endedBeforeAnswering } from '../pools/pg-internals.js';
 import { TenantPoolManager } from '../pools/tenant-pool-manager.js';
 import type { Logger } from '../util/logger.js';
+import { isSingleStatement } from '../util/pg-errors.js';
 import { redactUrl, withDatabase } from '../util/redact.js';
 import { LockSession } from './lock-session.js';
 import { clientConnector, timedClientClass, type Connector } from './timed-client.js';
 
 function closedError(): TenantDbError {
   return new TenantDbError('CLOSED', 'the platform was closed');
+}
+
+/**
+ * Makes `pool.query(text, params)` (the promise form) send a query again on another connection when the
+ * server had ended the session of the one it got before answering anything (a backend terminated while idle
+ * in the pool, its FATAL still on its way): the query never ran. Only a single statement with parameters
+ * (whose Parse the server answers before running anything), at most `attempts` more times, each of which
+ * drops one dead idle connection. Any other call form is pg-pool's own.
+ */
+function retryQueriesOnEndedSessions(pool: pg.Pool, attempts: number, logger: Logger): void {
+  const plain = pool.query.bind(pool) as (...args: unknown[]) => unknown;
+  const retrying = async (text: string, params: unknown[]): Promise<pg.QueryResult> => {
+    for (let attempt = 0; ; attempt++) {
+      const client = await pool.connect();
+      const before = answersSoFar(client);
+      try {
+        const result = await client.query(text, params);
+        client.release();
+        return result;
+      } catch (err) {
+        // As pg-pool's own query does: a client whose query failed is not reused.
+        client.release(err as Error);
+        if (attempt >= attempts || !endedBeforeAnswering(err, client, before)) throw err;
+        logger.debug({ err: (err as Error).message }, 'a main-database connection had been ended by the server; the query goes on another');
+      }
+    }
+  };
+  pool.query = ((...args: unknown[]) => {
+    const [text, params] = args;
+    if (args.length !== 2 || typeof text !== 'string' || !Array.isArray(params) || params.length === 0 || !isSingleStatement(text)) {
+      return plain(...args);
+    }
+    return retrying(text, params);
+  }) as typeof pool.query;
 }
 
 /**
@@ -61,6 +97,7 @@ export class Connections {
       pool.on('error', (err) => {
         this.#logger.warn({ err: err.message, db: redactUrl(this.#options.mainUrl) }, 'idle main-database client failed');
       });
+      retryQueriesOnEndedSessions(pool, maxMainConnections, this.#logger);
       this.#main = pool;
     }
     return this.#main;

@@ -25,6 +25,11 @@ export function timedClientClass(connectTimeoutMs: number, what: string): new (c
       own.connectionTimeoutMillis = connectTimeoutMs;
       super(own);
       this.#what = what;
+      // Between its connect and pg-pool's listener (added once the connect's callback has run), and while it
+      // is checked out between two queries, nothing else listens: a server that ends the session then (a
+      // restart sends ReadyForQuery and the FATAL in one read) must not crash the host. The failure still
+      // reaches the next query on it, and pg-pool drops it.
+      this.on('error', () => {});
     }
 
     override connect(): Promise<pg.Client>;

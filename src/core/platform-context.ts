@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { Connections } from '../connections/connections.js';
 import type { LockSession } from '../connections/lock-session.js';
 import { TenantDbError } from '../errors.js';
+import { answersSoFar, endedBeforeAnswering } from '../pools/pg-internals.js';
 import type { Logger } from '../util/logger.js';
 import type { ResolvedOptions } from './resolved-options.js';
 
@@ -51,10 +52,9 @@ export class PlatformContext {
    * when it throws. A connection whose ROLLBACK fails is discarded, not returned to the pool.
    */
   async mainTransaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.main.connect();
+    const client = await this.#begun();
     let broken = false;
     try {
-      await client.query('BEGIN');
       try {
         const result = await fn(client);
         await client.query('COMMIT');
@@ -67,6 +67,24 @@ export class PlatformContext {
       }
     } finally {
       client.release(broken);
+    }
+  }
+
+  /**
+   * A main connection in a transaction. A BEGIN that finds its session already ended by the server (a
+   * backend terminated while idle in the pool, its FATAL still on its way) goes again on another connection.
+   */
+  async #begun(): Promise<pg.PoolClient> {
+    for (let attempt = 0; ; attempt++) {
+      const client = await this.main.connect();
+      const before = answersSoFar(client);
+      try {
+        await client.query('BEGIN');
+        return client;
+      } catch (err) {
+        client.release(true);
+        if (attempt >= this.options.pool.maxMainConnections || !endedBeforeAnswering(err, client, before)) throw err;
+      }
     }
   }
 

@@ -43,6 +43,10 @@ export class BudgetedClient extends ScramKeyClient {
     super(own);
     this.#budget = budget;
     this.#hooks = hooks;
+    // Between its connect and pg-pool's listener (added once the connect's callback has run), nothing else
+    // listens: a server that ends the session right then (a restart sends ReadyForQuery and the FATAL in one
+    // read) must not crash the host. The failure still reaches the next query on it, and pg-pool drops it.
+    this.on('error', () => {});
   }
 
   /** True while the client holds a budget slot. */

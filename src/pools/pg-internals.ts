@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { isSessionEndedByServer } from '../util/pg-errors.js';
 
 // The only places where the pool manager reaches into pg / pg-pool internals, each for something
 // their public API cannot do. Checked against pg 8.23 and pg-pool 3.14 (the shapes have been stable since
@@ -48,4 +49,48 @@ export function destroySocket(client: pg.ClientBase): void {
  */
 export function awaitingReadyForQuery(client: pg.ClientBase): boolean {
   return (client as unknown as { readyForQuery?: unknown }).readyForQuery === false;
+}
+
+const ANSWERS = Symbol('tenantdb.answers');
+/** What the server sends in answer to a query, before its ReadyForQuery (errors and notices aside). */
+const ANSWER_MESSAGES = [
+  'parseComplete',
+  'bindComplete',
+  'noData',
+  'rowDescription',
+  // (Not dataRow: a row always follows a rowDescription, and a listener per row would cost every query.)
+  'commandComplete',
+  'emptyQuery',
+  'portalSuspended',
+  'copyInResponse',
+  'copyOutResponse',
+];
+
+/**
+ * How many messages the server has sent on `client`'s connection in answer to its queries so far (counted
+ * from the first call on); undefined when the connection cannot be watched. Read it before a query and
+ * after its failure: equal means the server answered nothing to that query, not even that it was parsed.
+ * @internal
+ */
+export function answersSoFar(client: pg.ClientBase): number | undefined {
+  const watched = client as unknown as { [ANSWERS]?: number; connection?: { on?: (event: string, fn: () => void) => unknown } };
+  if (watched[ANSWERS] === undefined) {
+    const connection = watched.connection;
+    if (typeof connection?.on !== 'function') return undefined;
+    watched[ANSWERS] = 0;
+    const count = (): void => void (watched[ANSWERS]! += 1);
+    for (const name of ANSWER_MESSAGES) connection.on(name, count);
+  }
+  return watched[ANSWERS];
+}
+
+/**
+ * True when the server ended `client`'s session (FATAL 57P01–57P03) before it answered anything to the query
+ * sent after {@link answersSoFar} returned `answersBefore`: the session was ending before the query came (a
+ * backend terminated while idle in the pool, its FATAL still on its way), so the query never ran and may go
+ * again on another connection. A query the server had begun to answer (parsed, described, running) is not.
+ * @internal
+ */
+export function endedBeforeAnswering(err: unknown, client: pg.ClientBase, answersBefore: number | undefined): boolean {
+  return answersBefore !== undefined && isSessionEndedByServer(err) && answersSoFar(client) === answersBefore;
 }

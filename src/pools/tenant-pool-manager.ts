@@ -3,11 +3,12 @@ import { LRUCache } from 'lru-cache';
 import type pg from 'pg';
 import { TenantDbError } from '../errors.js';
 import { silentLogger, type Logger } from '../util/logger.js';
-import { connectFailure, isMissingDatabase, isRefusedStartupParameter } from '../util/pg-errors.js';
+import { connectFailure, isMissingDatabase, isRefusedStartupParameter, isSingleStatement } from '../util/pg-errors.js';
 import { ConnectionBudget } from './connection-budget.js';
 import { chooseEvictions } from './eviction.js';
 import { FrequencySketch } from './frequency-sketch.js';
 import { lend, lendForOneQuery, RELEASED, type Lease } from './lease.js';
+import { answersSoFar, endedBeforeAnswering } from './pg-internals.js';
 import { drainPools, TenantPool, type ServerSettings, type TenantPoolSettings } from './tenant-pool.js';
 import type {
   PoolKey,
@@ -156,17 +157,47 @@ export class TenantPoolManager {
    * with `statementTimeoutMs` set, the query runs in a transaction of its own that carries the timeout.
    */
   query<R extends pg.QueryResultRow = pg.QueryResultRow>(key: PoolKey, sql: string, params?: unknown[]): Promise<pg.QueryResult<R>> {
+    return this.#query<R>(key, sql, params, 0);
+  }
+
+  /** {@link query}, on its `attempt`th connection (see #mayRetry). */
+  #query<R extends pg.QueryResultRow>(key: PoolKey, sql: string, params: unknown[] | undefined, attempt: number): Promise<pg.QueryResult<R>> {
     if (!this.#closed) {
       const pool = this.#poolFor(key);
       if (pool.idle > 0 && !(pool.server.local && this.#options.statementTimeoutMs !== undefined)) {
-        return this.#queryIdle<R>(pool, sql, params);
+        return this.#queryIdle<R>(pool, sql, params, attempt);
       }
     }
-    return this.#withLease(key, (lease) =>
-      lease.local && this.#options.statementTimeoutMs !== undefined
-        ? this.#inTransaction(lease, (tx) => tx.query<R>(sql, params))
-        : lease.client.query<R>(sql, params),
-    );
+    let retry = false;
+    return this.#withLease(key, (lease) => {
+      const before = answersSoFar(lease.client);
+      const running =
+        lease.local && this.#options.statementTimeoutMs !== undefined
+          ? this.#inTransaction(lease, (tx) => tx.query<R>(sql, params))
+          : lease.client.query<R>(sql, params);
+      return running.catch((err: unknown) => {
+        retry = this.#mayRetry(err, lease.client, before, sql, params, attempt);
+        throw err;
+      });
+    }).catch((err: unknown) => {
+      if (!retry) throw err;
+      return this.#query<R>(key, sql, params, attempt + 1);
+    });
+  }
+
+  /**
+   * True when a query that failed on `client` may go again on another connection: the server had ended the
+   * session before it answered anything to it (a backend terminated while idle in the pool, whose FATAL had
+   * not reached us yet), so it never ran. Only a single statement with parameters (the extended protocol,
+   * whose Parse the server answers before running anything), a few times at most: each try drops one dead
+   * idle connection. A statement the server had begun to answer (parsed, running) fails as it did.
+   */
+  #mayRetry(err: unknown, client: pg.ClientBase, answersBefore: number | undefined, sql: string, params: unknown[] | undefined, attempt: number): boolean {
+    if (attempt >= this.#options.maxConnectionsPerTenant || this.#closed) return false;
+    if (!Array.isArray(params) || params.length === 0 || !isSingleStatement(sql)) return false;
+    if (!endedBeforeAnswering(err, client, answersBefore)) return false;
+    this.#logger.debug({ err: (err as Error).message }, 'a pooled tenant connection had been ended by the server; the query goes on another');
+    return true;
   }
 
   /**
@@ -175,14 +206,46 @@ export class TenantPoolManager {
    * pooler, `statementTimeoutMs`) with `SET LOCAL`, in the same round trip as its `BEGIN`.
    */
   transaction<T>(key: PoolKey, fn: (tx: Queryable) => Promise<T>): Promise<T> {
-    return this.#withLease(key, (lease) => this.#inTransaction(lease, fn));
+    return this.#transaction(key, fn, 0);
+  }
+
+  /**
+   * {@link transaction} on its `attempt`th connection: a BEGIN that finds the session already ended by the
+   * server (a backend terminated while idle in the pool) goes again on another one; `fn` has not run yet.
+   */
+  async #transaction<T>(key: PoolKey, fn: (tx: Queryable) => Promise<T>, attempt: number): Promise<T> {
+    const lease = await this.#lease(key);
+    const before = answersSoFar(lease.client);
+    try {
+      await lease.client.query(lease.local ? this.#begin.local : this.#begin.startup);
+    } catch (err) {
+      await lease.finish();
+      const retry = attempt < this.#options.maxConnectionsPerTenant && !this.#closed && endedBeforeAnswering(err, lease.client, before);
+      if (!retry) throw err;
+      return this.#transaction(key, fn, attempt + 1);
+    }
+    let result: T;
+    try {
+      result = await this.#inTransaction(lease, fn, true);
+    } catch (err) {
+      await lease.finish();
+      throw err;
+    }
+    const finished = lease.finish();
+    if (finished !== RELEASED) await finished;
+    return result;
   }
 
   /**
    * The hot path of a warm tenant: an idle client, one query. Callbacks all the way (pg-pool's connect,
    * pg's query) and one promise, so that a query costs about what `pg.Pool.query` costs.
    */
-  #queryIdle<R extends pg.QueryResultRow>(pool: TenantPool, sql: string, params: unknown[] | undefined): Promise<pg.QueryResult<R>> {
+  #queryIdle<R extends pg.QueryResultRow>(
+    pool: TenantPool,
+    sql: string,
+    params: unknown[] | undefined,
+    attempt: number,
+  ): Promise<pg.QueryResult<R>> {
     pool.pending++;
     this.#askedFor(pool);
     this.#hits++;
@@ -196,9 +259,14 @@ export class TenantPoolManager {
         }
         pool.leases++;
         const giveBack = lendForOneQuery(pool.owner, client);
+        const before = answersSoFar(client);
         client.query<R>(sql, params as unknown[], (queryErr, result) => {
           const finished = giveBack();
-          const settle = (): void => (queryErr ? reject(queryErr) : resolve(result));
+          const settle = (): void => {
+            if (!queryErr) resolve(result);
+            else if (this.#mayRetry(queryErr, client, before, sql, params, attempt)) this.#query<R>(pool.key, sql, params, attempt + 1).then(resolve, reject);
+            else reject(queryErr);
+          };
           if (finished === RELEASED) settle();
           else void finished.then(settle);
         });
@@ -221,9 +289,9 @@ export class TenantPoolManager {
     return result;
   }
 
-  async #inTransaction<T>(lease: Lease, fn: (tx: Queryable) => Promise<T>): Promise<T> {
+  async #inTransaction<T>(lease: Lease, fn: (tx: Queryable) => Promise<T>, begun = false): Promise<T> {
     const { client } = lease;
-    await client.query(lease.local ? this.#begin.local : this.#begin.startup);
+    if (!begun) await client.query(lease.local ? this.#begin.local : this.#begin.startup);
     let result: T;
     try {
       result = await fn({ query: (sql, params) => client.query(sql, params) });

@@ -68,3 +68,19 @@ export function connectFailure(err: unknown, what: string): TenantDbError {
   }
   return new TenantDbError('UNAVAILABLE', `cannot connect to ${what}`, { cause: err });
 }
+
+/** True when the server ended the session (FATAL 57P01–57P03): `pg_terminate_backend`, a shutdown, a crash restart. */
+export function isSessionEndedByServer(err: unknown): boolean {
+  const state = sqlState(err);
+  return (state === '57P01' || state === '57P02' || state === '57P03') && (err as { severity?: unknown }).severity === 'FATAL';
+}
+
+/**
+ * True when `sql` is one statement: no `;` but trailing ones. Conservative: a `;` inside a string literal
+ * counts as a second statement.
+ */
+export function isSingleStatement(sql: unknown): boolean {
+  if (typeof sql !== 'string') return false;
+  const i = sql.indexOf(';');
+  return i === -1 || /^[\s;]*$/.test(sql.slice(i));
+}
