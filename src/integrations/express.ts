@@ -29,7 +29,7 @@ declare global {
 export function tenancy(platform: TenancyPlatform, options: TenancyOptions<Request>): RequestHandler {
   checkTenancyOptions(platform, options);
   return (req, res, next) => {
-    enterRequestScope(platform, options, req, res, (ctx) => {
+    enterRequestScope(platform, options, req, req, res, (ctx) => {
       req.tenant = ctx;
       next();
     }).catch(next);

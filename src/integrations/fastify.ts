@@ -23,7 +23,7 @@ const plugin: FastifyPluginCallback<TenancyPluginOptions> = (app, options, done)
   app.decorateRequest('tenant', null as unknown as TenantContext);
   // A callback-style hook: `next()` runs inside the scope, and so does the handler after it.
   app.addHook('preHandler', (req, reply, next) => {
-    enterRequestScope(options.platform, options, req, reply.raw, (ctx) => {
+    enterRequestScope(options.platform, options, req, req.raw, reply.raw, (ctx) => {
       req.tenant = ctx;
       next();
     }).catch((err: unknown) => next(err as Error));

@@ -1,4 +1,4 @@
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HTTP_STATUS, TenantDbError } from '../errors.js';
 import type { Tenant } from '../tenants/types.js';
 import type { TenantContext, WithTenantOptions } from '../scope/types.js';
@@ -25,22 +25,74 @@ function clientGone(): Error {
   return Object.assign(new Error('the client disconnected before the response was complete'), { name: 'AbortError' });
 }
 
+/** How long a request whose body an upload gave up on waits for its response before its socket is closed anyway. */
+const ANSWER_GRACE_MS = 30_000;
+
+/**
+ * Lets the error response of a request whose body an upload gave up on part way (over
+ * `documents.maxBytes`, a store that failed) reach the client. The upload destroys the body it was
+ * reading, and destroying an unfinished request destroys its socket: the client would get a connection
+ * reset instead of the 400. So, until the response is sent, a destroy of the request only stops reading
+ * it: nothing more is read or buffered (the client's writes back up), and the response goes with
+ * `Connection: close`, after which Node closes the socket. Without a response within
+ * {@link ANSWER_GRACE_MS}, the request is destroyed after all. A request the client already dropped,
+ * that was read to its end, or whose response has begun, is destroyed at once, as before.
+ */
+function answerBeforeDestroy(request: IncomingMessage, res: ServerResponse): void {
+  const destroy = request.destroy;
+  let deferred = false;
+  const restore = (): void => {
+    if (request.destroy === guarded) request.destroy = destroy;
+  };
+  function guarded(this: IncomingMessage, error?: Error): IncomingMessage {
+    // Nothing to wait for: the client is gone, the body was read whole, or the response is under way.
+    const gone = request.socket === null || request.socket.destroyed;
+    if (request.complete || gone || res.headersSent || res.destroyed) {
+      restore();
+      return destroy.call(request, error);
+    }
+    if (!deferred) {
+      deferred = true;
+      request.unpipe();
+      request.pause();
+      res.shouldKeepAlive = false;
+      const timer = setTimeout(() => {
+        restore();
+        if (!request.destroyed) destroy.call(request, error);
+      }, ANSWER_GRACE_MS);
+      timer.unref();
+      const settle = (): void => {
+        clearTimeout(timer);
+        restore();
+      };
+      res.once('finish', settle);
+      res.once('close', settle);
+    }
+    return request;
+  }
+  request.destroy = guarded;
+  res.once('close', restore);
+}
+
 /**
  * Opens the tenant scope of a request and calls `next` inside it, so the rest of the request's handling
  * (and anything it awaits) sees `currentTenant()`; the scope ends when the response closes.
  *
  * The scope's `signal` (the default `signal` of its uploads) aborts when the response closes before it
  * was completely sent: the client disconnected, mid-body or while waiting for the answer. An upload
- * streaming the request body then fails and leaves nothing stored.
+ * streaming the request body then fails and leaves nothing stored. An upload that gives up on the body
+ * itself (too large, a store failure) still answers: see {@link answerBeforeDestroy}.
  * @internal
  */
 export async function enterRequestScope<Req>(
   platform: TenancyPlatform,
   options: TenancyOptions<Req>,
   req: Req,
+  request: IncomingMessage,
   res: ServerResponse,
   next: (ctx: TenantContext) => void,
 ): Promise<void> {
+  answerBeforeDestroy(request, res);
   const controller = new AbortController();
   // Listened to from the start: a client may go away while the tenant is being looked up.
   const closed = new Promise<void>((resolve) => {

@@ -126,7 +126,8 @@ export class MembershipsServiceImpl implements MembershipsService {
          FOR UPDATE`,
         [tenantId, userId],
       );
-      const member = rows.find((r) => r.user_id === userId);
+      // PostgreSQL prints a uuid in lower case, whatever case it was given in.
+      const member = rows.find((r) => r.user_id === userId.toLowerCase());
       if (!member) noMembership();
       if (dropsAdmin && member.role === 'admin' && rows.filter((r) => r.role === 'admin').length === 1) {
         throw new TenantDbError('CONFLICT', 'a tenant must keep at least one admin');

@@ -7,6 +7,7 @@ import { createSqlUmzug, type Connector } from './sql-migrations.js';
 import type { FleetMigrateOptions, FleetMigrateResult, FleetProgressEvent, TenantMigrationStatus } from './types.js';
 import type { PoolKey } from '../pools/types.js';
 import { step } from '../util/steps.js';
+import { isUuid } from '../util/uuid.js';
 
 
 /** What fleet migrations need of the pool manager: connections inside the tenant connection budget. */
@@ -67,7 +68,8 @@ export class FleetMigrations {
    */
   async tenant(ref: Tenant | string): Promise<ReturnType<typeof createSqlUmzug>> {
     this.#ctx.assertOpen();
-    const tenant = typeof ref === 'string' ? await this.#tenants.get(ref) : ref;
+    // A Tenant is read again by its id (anything else is NOT_FOUND): its server and database are the registry's.
+    const tenant = await this.#tenants.get(typeof ref === 'string' ? ref : (ref as Partial<Tenant> | null)?.id ?? '');
     return createSqlUmzug({
       connect: this.#connector(this.#tenants.adminPoolKey(tenant)),
       files: await this.#templates.files(),
@@ -79,10 +81,12 @@ export class FleetMigrations {
   async #select(only: string[] | undefined): Promise<{ tenants: Tenant[]; unknown: string[] }> {
     const all = await this.#tenants.list({ includeInactive: true });
     if (!only) return { tenants: all, unknown: [] };
-    const wanted = new Set(only);
+    // Ids in any case (PostgreSQL prints them in lower case); database names as they are.
+    const asListed = (ref: string): string => (isUuid(ref) ? ref.toLowerCase() : ref);
+    const wanted = new Set(only.map(asListed));
     const tenants = all.filter((t) => wanted.has(t.id) || wanted.has(t.databaseName));
     const found = new Set(tenants.flatMap((t) => [t.id, t.databaseName]));
-    return { tenants, unknown: only.filter((ref) => !found.has(ref)) };
+    return { tenants, unknown: only.filter((ref) => !found.has(asListed(ref))) };
   }
 
   async up(options: FleetMigrateOptions = {}): Promise<FleetMigrateResult> {

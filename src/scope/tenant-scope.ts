@@ -157,7 +157,9 @@ export class TenantScopes {
   }
 
   withTenant<T>(ref: Tenant | string, fn: (ctx: TenantContext) => Promise<T> | T, options: WithTenantOptions = {}): Promise<T> {
-    const { userId, signal } = options;
+    const { signal } = options;
+    // A user id in any case is the same user: the scope keeps it as PostgreSQL prints it (documents compare it).
+    const userId = isUuid(options.userId) ? options.userId.toLowerCase() : options.userId;
     try {
       this.#ctx.assertOpen();
       if (typeof fn !== 'function') throw new TenantDbError('VALIDATION', 'withTenant needs a function');

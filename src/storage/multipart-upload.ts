@@ -353,7 +353,8 @@ class StreamUpload {
         ...(contentType !== undefined && { ContentType: contentType }),
         ...(checksums && { ChecksumAlgorithm: ChecksumAlgorithm.CRC32 }),
       }),
-      this.#requestOptions,
+      // Without the signal: a Create cut off in flight may still have made an upload on the server, which
+      // only its UploadId lets the clean-up abort. An aborted signal fails the first part at once.
     );
     if (!res.UploadId) throw new Error('CreateMultipartUpload answered without an UploadId');
     this.#uploadId = res.UploadId;

@@ -34,7 +34,8 @@ export function tenantDatabaseName(name: string, id: string): string {
 
 /**
  * Checks a tenant name: a string of 1 to 255 characters after trimming, any script, quotes included, but
- * no control characters. Returns it trimmed.
+ * no control characters and no lone surrogates (which UTF-8 cannot encode: the driver would store U+FFFD
+ * instead of what was given). Returns it trimmed.
  */
 export function validateTenantName(name: unknown): string {
   if (typeof name !== 'string') throw new TenantDbError('VALIDATION', 'tenant name must be a string');
@@ -45,5 +46,6 @@ export function validateTenantName(name: unknown): string {
   if (/[\u0000-\u001f\u007f-\u009f]/.test(trimmed)) {
     throw new TenantDbError('VALIDATION', 'tenant name must not contain control characters');
   }
+  if (/\p{Cs}/u.test(trimmed)) throw new TenantDbError('VALIDATION', 'tenant name must be valid UTF-16 (no lone surrogate)');
   return trimmed;
 }

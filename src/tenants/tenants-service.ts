@@ -247,7 +247,8 @@ export class TenantsServiceImpl implements TenantsService {
       }
       throw new TenantDbError('NOT_FOUND', 'no such tenant');
     }
-    this.#changed(id);
+    // The id as PostgreSQL prints it (the caller's may be upper case): what the caches hold.
+    this.#changed(rows[0].id);
     return toTenant(rows[0]);
   }
 

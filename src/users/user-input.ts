@@ -10,13 +10,31 @@ const EMAIL = /^[^\s@]+@[^\s@.]+(?:\.[^\s@.]+)+$/u;
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 
-/** Checks an email and returns it trimmed (its case kept): at most 255 characters, else VALIDATION. */
+// A lone surrogate, which UTF-8 cannot encode: the driver would store U+FFFD instead of what was given.
+const LONE_SURROGATE = /\p{Cs}/u;
+
+/**
+ * Checks an email and returns it trimmed (its case kept): at most 255 characters, no control character or
+ * lone surrogate, else VALIDATION.
+ */
 export function normalizeEmail(email: unknown): string {
   if (typeof email !== 'string') throw new TenantDbError('VALIDATION', 'email must be a string');
   const trimmed = email.trim();
-  if ([...trimmed].length > EMAIL_MAX_LENGTH || !EMAIL.test(trimmed) || CONTROL.test(trimmed)) {
+  // A cheap bound first: 255 characters are at most 510 UTF-16 units.
+  if (trimmed.length > 2 * EMAIL_MAX_LENGTH || [...trimmed].length > EMAIL_MAX_LENGTH || !EMAIL.test(trimmed) || CONTROL.test(trimmed) || LONE_SURROGATE.test(trimmed)) {
     throw new TenantDbError('VALIDATION', 'email is not a valid address');
   }
+  return trimmed;
+}
+
+/**
+ * The email to look an account up by (trimmed, compared case-insensitively by the caller), or undefined
+ * when no account can have it: a NUL (which PostgreSQL refuses in text: a database error, not "nobody"),
+ * another control character, a lone surrogate, more than 255 characters. No query is needed for those.
+ */
+export function emailLookupKey(email: string): string | undefined {
+  const trimmed = email.trim();
+  if (trimmed.length > 2 * EMAIL_MAX_LENGTH || CONTROL.test(trimmed) || LONE_SURROGATE.test(trimmed)) return undefined;
   return trimmed;
 }
 

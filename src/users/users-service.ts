@@ -5,7 +5,7 @@ import { isUuid } from '../util/uuid.js';
 import { PG, sqlState } from '../util/pg-errors.js';
 import { decodeCursor, encodeCursor, keysetTimestampSql, pageLimit } from '../util/cursor.js';
 import { dummyPasswordHash, hashPassword, normalizePassword, passwordCandidate, verifyPassword } from './password.js';
-import { normalizeEmail, normalizeName } from './user-input.js';
+import { emailLookupKey, normalizeEmail, normalizeName } from './user-input.js';
 import type { CreateUserInput, ListOptions, Page, UpdateUserInput, User, UsersService } from './types.js';
 
 /** A row of `users`, without the password hash. */
@@ -91,10 +91,9 @@ export class UsersServiceImpl implements UsersService {
   async findByEmail(email: string): Promise<User | null> {
     this.#ctx.assertOpen();
     if (typeof email !== 'string') throw new TenantDbError('VALIDATION', 'email must be a string');
-    const { rows } = await this.#ctx.main.query<UserRow>(
-      `SELECT ${USER_COLUMNS} FROM users WHERE lower(email) = lower($1)`,
-      [email.trim()],
-    );
+    const key = emailLookupKey(email);
+    if (key === undefined) return null;
+    const { rows } = await this.#ctx.main.query<UserRow>(`SELECT ${USER_COLUMNS} FROM users WHERE lower(email) = lower($1)`, [key]);
     return rows[0] ? toUser(rows[0]) : null;
   }
 
@@ -171,10 +170,14 @@ export class UsersServiceImpl implements UsersService {
       throw new TenantDbError('INVALID_CREDENTIALS', 'invalid email or password');
     };
 
-    const { rows } = await this.#ctx.main.query<UserRow & { password_hash: string }>(
-      `SELECT ${USER_COLUMNS}, password_hash FROM users WHERE lower(email) = lower($1)`,
-      [email.trim()],
-    );
+    const key = emailLookupKey(email);
+    const { rows } =
+      key === undefined
+        ? { rows: [] }
+        : await this.#ctx.main.query<UserRow & { password_hash: string }>(
+            `SELECT ${USER_COLUMNS}, password_hash FROM users WHERE lower(email) = lower($1)`,
+            [key],
+          );
     const row = rows[0];
     // An unknown email still costs one hash: no timing oracle for which emails have accounts.
     const check = await verifyPassword(candidate, row ? row.password_hash : await dummyPasswordHash());

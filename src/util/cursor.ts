@@ -22,7 +22,12 @@ function validTimestamp(value: string): boolean {
   const m = TIMESTAMP.exec(value);
   if (!m) return false;
   const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
-  const date = new Date(Date.UTC(year, month - 1, day, hour, minute, second));
+  // PostgreSQL has no year 0 ('0000-01-01'::timestamptz is an error): 0001 is the first.
+  if (year < 1) return false;
+  // setUTCFullYear, not Date.UTC: that one reads years 0 to 99 as 1900 to 1999.
+  const date = new Date(0);
+  date.setUTCFullYear(year, month - 1, day);
+  date.setUTCHours(hour, minute, second);
   return date.getUTCFullYear() === year && date.getUTCMonth() === month - 1 && date.getUTCDate() === day && hour < 24 && minute < 60 && second < 60;
 }
 

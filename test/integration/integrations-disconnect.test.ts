@@ -8,7 +8,8 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { TenantDbError, type Platform, type Tenant, type TenantContext, type User } from '../../src/index.js';
 import { errorHandler, tenancy, type TenancyPlatform } from '../../src/integrations/express.js';
 import { tenancyPlugin } from '../../src/integrations/fastify.js';
-import { listKeys, useTestPlatform, useTestS3Client } from '../support/env.js';
+import { listKeys, testS3Client, useTestPlatform, useTestS3Client } from '../support/env.js';
+import { createdSince, listedUploads, unfinishedUploads, watchMultipart } from '../support/hostile-s3.js';
 import { createTestUser } from '../support/users.js';
 
 const MIB = 1024 * 1024;
@@ -17,6 +18,9 @@ const BODY_SIZE = 20 * MIB;
 const env = useTestPlatform({ pool: { idleMs: 200 } });
 const s3 = useTestS3Client();
 const bucket = inject('s3Bucket');
+// The platform's own S3 client, watched: which multipart uploads it started, and what it sent to end each.
+const platformS3 = testS3Client();
+const multipart = watchMultipart(platformS3);
 let platform: Platform;
 let tenant: Tenant;
 let ada: User;
@@ -25,13 +29,14 @@ const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
 
 beforeAll(async () => {
   process.on('unhandledRejection', onUnhandled);
-  platform = await env.initPlatform();
+  platform = await env.initPlatform({ s3: { ...env.options().s3, client: platformS3 } });
   ada = await createTestUser(platform, 'Ada');
   tenant = await platform.tenants.create({ name: 'Disconnects', createdBy: ada.id });
 });
 afterAll(async () => {
   process.off('unhandledRejection', onUnhandled);
   await platform.close();
+  platformS3.destroy();
 });
 
 /** What the server side of one upload request did. */
@@ -171,11 +176,16 @@ describe.each([
 
   const prefix = (): string => `${env.prefix}tenants/${tenant.id}/`;
 
-  it.each([
-    ['after 1 MiB, before any byte reached S3', (written: number) => written >= MIB],
-    ['once the first 8 MiB part went to S3 (multipart under way)', () => (probe.uploads.at(-1)?.bytesSent ?? 0) >= 9 * MIB],
-  ])('aborts the upload %s: no object, no rows, the scope ends and its connection goes back', async (_when, stop) => {
+  /**
+   * Drops the client once `stop` says so, then checks that nothing is left: the upload failed as aborted,
+   * no object, no rows, no multipart upload open (`multiparts` of them were started on the server: each
+   * was sent an abort, none completed; where the server lists open uploads, it lists none; s3rver implements
+   * neither the listing nor the abort, so there the abort sent is what can be checked), the scope ended
+   * and its connections went back.
+   */
+  async function dropAndCheck(stop: (written: number) => boolean, multiparts: number): Promise<void> {
     const before = probe.uploads.length;
+    const startedBefore = new Set(multipart.created.keys());
     const written = await uploadThenDrop(server.port, `dropped-${before}.bin`, stop);
     expect(written).toBeLessThan(BODY_SIZE);
     await eventually('the upload started', () => probe.uploads.length === before + 1);
@@ -189,10 +199,38 @@ describe.each([
     // Nothing stored: no object under the tenant's prefix (allowing the clean-up to land), no rows.
     await eventually('no object under the tenant prefix', async () => (await listKeys(s3, bucket, prefix())).length === 0);
     expect(await tenantRows()).toBe(0);
+    const started = createdSince(multipart, startedBefore);
+    expect(started).toHaveLength(multiparts);
+    // Sent by the upload's clean-up before it settled: a short wait is plenty.
+    await eventually('every multipart upload started was sent an abort', () => unfinishedUploads(multipart, started).length === 0, 3_000);
+    expect(started.filter((id) => multipart.completed.has(id))).toEqual([]);
+    const listed = await listedUploads(s3, bucket, prefix());
+    if (listed !== 'not listable') expect(listed).toEqual([]);
     // The request's scope ended, and no connection is held: the idle pool closes (pool.idleMs 200).
     await eventually('the scope ended', () => probe.openScopes === 0);
     await eventually('every tenant connection closed', () => platform.stats().connections.open === 0);
     expect(unhandled).toEqual([]);
+  }
+
+  it('aborts the upload after 1 MiB, before any byte reached S3: nothing left behind', () => dropAndCheck((written) => written >= MIB, 0));
+
+  it('aborts the upload once its multipart upload exists and the first 8 MiB part is on its way: nothing left behind, no open multipart upload', () => {
+    const known = multipart.created.size;
+    return dropAndCheck(() => multipart.created.size > known && (probe.uploads.at(-1)?.bytesSent ?? 0) >= 9 * MIB, 1);
+  });
+
+  // The client goes while CreateMultipartUpload is on its way: the server creates the upload. Were the SDK
+  // call aborted by the request's signal, the library would never learn the upload's id nor abort it; it is
+  // sent without the signal, and what it created is aborted. Made deterministic by withholding the answer
+  // until the signal aborts (see watchMultipart).
+  it('aborts the upload while CreateMultipartUpload is in flight: the upload the server created is aborted too', async () => {
+    const known = multipart.created.size;
+    multipart.withholdCreates = true;
+    try {
+      await dropAndCheck(() => multipart.created.size > known, 1);
+    } finally {
+      multipart.withholdCreates = false;
+    }
   });
 
   it('leaves the signal alone when the response completes: a whole upload succeeds, its scope ends', async () => {
