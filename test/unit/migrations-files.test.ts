@@ -37,15 +37,16 @@ describe('migration files', () => {
     });
     const second = await folderWith({ '0001_z.sql': 'select 1;' });
     const files = await loadMigrationFiles('main', [first, second]);
-    expect(files.map((f) => f.name)).toEqual(['0001_initial', '0002_a', '0010_b', '0001_z']);
+    const builtIn = ['0001_initial', '0002_tenant_dropping', '0003_tenant_credentials'];
+    expect(files.map((f) => f.name)).toEqual([...builtIn, '0002_a', '0010_b', '0001_z']);
     expect(files[0]!.path).toBe(path.join(repo, 'migrations', 'main', '0001_initial.sql'));
-    expect(files[1]).toEqual({
+    expect(files[builtIn.length]).toEqual({
       name: '0002_a',
       path: path.join(first, '0002_a.sql'),
       downPath: path.join(first, '0002_a.down.sql'),
       checksum: sha256('select 2;'),
     });
-    expect(files[2]!.downPath).toBeUndefined();
+    expect(files[builtIn.length + 1]!.downPath).toBeUndefined();
   });
 
   it('ignores line-ending differences in checksums', async () => {
