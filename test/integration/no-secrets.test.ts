@@ -7,6 +7,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPlatform, TenantDbError, type Platform, type PlatformOptions, type Tenant, type User } from '../../src/index.js';
 import { LOCAL_S3_CREDENTIALS } from '../../scripts/dev-servers.js';
+import { decryptSecret } from '../../src/tenants/credentials.js';
 import { adminQuery, dropPlatformDatabases, serverUrl, uniqueName } from '../support/env.js';
 import { startPrivateS3, type PrivateS3 } from '../support/private-s3.js';
 import { newSecret, secretForms, SecretWatch, urlWithPassword } from '../support/secret-watch.js';
@@ -288,6 +289,46 @@ describe('a working platform with secrets in every option', () => {
       expect((err as TenantDbError).code, what).toBe(code);
     }
     watch.value('listMembers', await p.memberships.listMembers(home.id));
+    expectNoLeaks(watch);
+  });
+});
+
+describe('tenantRoles: the credentials key and the tenant roles\' passwords', () => {
+  it('appear in no result, error, log line or rendering of the platform, working or failing', async () => {
+    const watch = newWatch();
+    const key = randomBytes(32);
+    watch.needle('credentialsKey', key.toString('hex'), key.toString('base64'), key.toString('base64url'));
+    const roles = { tenantRoles: true, credentialsKey: key.toString('base64'), tenantCacheMs: 0 };
+    const p = make(workingOptions({ ...roles, logger: watch.logger() }));
+    await p.init();
+    const t = await p.tenants.create({ name: 'With a role' });
+    watch.value('tenants.create', t);
+    const rolePassword = async (): Promise<string> => {
+      const { rows } = await adminQuery<{ secret: string }>('SELECT secret FROM tenant_credentials WHERE tenant_id = $1', [t.id], mainDb);
+      return decryptSecret(key, t.id, rows[0]!.secret);
+    };
+    const first = await rolePassword();
+    const asRole = async (platform: Platform): Promise<unknown> =>
+      platform.withTenant(t, async (ctx) => (await ctx.query<{ u: string }>('SELECT current_user AS u')).rows[0]!.u);
+    expect(await asRole(p)).toBe(t.databaseName);
+    watch.value('tenants.rotateCredentials', await p.tenants.rotateCredentials(t.id));
+    const second = await rolePassword();
+    watch.needle('tenant role password', ...secretForms(first), ...secretForms(second));
+    watch.needle('SCRAM verifier of a tenant role', ...(await scramParts(t.databaseName)));
+    expect(await asRole(p)).toBe(t.databaseName);
+    watch.value('tenants.get', await p.tenants.get(t.id));
+    watch.value('platform.stats()', p.stats());
+    watch.value('platform with roles', p);
+    // Failing: the role's password changed behind the platform's back (refused), and another key (undecryptable).
+    await adminQuery(`ALTER ROLE "${t.databaseName}" PASSWORD 'changed-behind-its-back'`);
+    const refused = make(workingOptions({ ...roles, logger: watch.logger() }));
+    expect(await watch.rejection('a tenant role refused', asRole(refused))).toBeInstanceOf(TenantDbError);
+    const otherKey = make(workingOptions({ ...roles, credentialsKey: randomBytes(32), logger: watch.logger() }));
+    expect(await watch.rejection('a credentialsKey that is not the one', asRole(otherKey))).toMatchObject({ code: 'DATABASE' });
+    watch.value('platform after failures', refused);
+    await p.tenants.rotateCredentials(t.id);
+    expect(await asRole(p)).toBe(t.databaseName);
+    await p.tenants.drop(t.id);
     expectNoLeaks(watch);
   });
 });
