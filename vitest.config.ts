@@ -26,8 +26,9 @@ export default defineConfig({
           include: ['test/soak/**/*.test.ts'],
           // The memory slopes (1 MiB/min over 40 s) need what a sample reads to be what the process keeps:
           // a full GC before each sample (--expose-gc) that compacts and sweeps before it returns, a fixed
-          // young generation, and glibc returning freed memory at once. Without them RSS wandered by 2 MiB
-          // with no growth underneath (slopes of -4 to +3 MiB/min in a 5-minute run); with them, by 0.2 MiB.
+          // young generation, and glibc keeping one arena and returning freed memory at once. Without them
+          // RSS wandered by 2 to 3 MiB with no growth underneath (40-s slopes of -4 to +3 MiB/min in a
+          // 5-minute run); with them by about 0.2 MiB, with a rare step of 0.7 MiB.
           execArgv: [
             '--expose-gc',
             '--compact-on-every-full-gc',
