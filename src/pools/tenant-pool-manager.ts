@@ -224,16 +224,7 @@ export class TenantPoolManager {
       if (!retry) throw err;
       return this.#transaction(key, fn, attempt + 1);
     }
-    let result: T;
-    try {
-      result = await this.#inTransaction(lease, fn, true);
-    } catch (err) {
-      await lease.finish();
-      throw err;
-    }
-    const finished = lease.finish();
-    if (finished !== RELEASED) await finished;
-    return result;
+    return this.#finishing(lease, () => this.#inTransaction(lease, fn, true));
   }
 
   /**
@@ -274,9 +265,14 @@ export class TenantPoolManager {
     });
   }
 
-  /** lease → fn(lease) → finish, also when `fn` throws; a clean client is back without an extra turn. */
+  /** A lease of the key's pool, for `fn` (see #finishing). */
   async #withLease<T>(key: PoolKey, fn: (lease: Lease) => Promise<T>): Promise<T> {
     const lease = await this.#lease(key);
+    return this.#finishing(lease, fn);
+  }
+
+  /** fn(lease) → finish, also when `fn` throws; a clean client is back without an extra turn. */
+  async #finishing<T>(lease: Lease, fn: (lease: Lease) => Promise<T>): Promise<T> {
     let result: T;
     try {
       result = await fn(lease);
