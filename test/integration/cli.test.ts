@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -6,19 +6,11 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { adminQuery, cleanUpPlatform, databaseExists, dbUrl, harnessProcessEnv, uniqueName } from '../support/env.js';
 import { repoRoot as repo, runProcess, type ProcessRun as Run } from '../support/spawn.js';
 import { useTempFolders } from '../support/temp-folders.js';
+import { buildCliIfStale, cliJs } from '../support/cli-build.js';
 
 // The CLI as a user runs it: `node dist/cli.js …` in a child process, judged by exit code and output.
-const cliJs = path.join(repo, 'dist', 'cli.js');
 const mainDbs: string[] = [];
 let work: string;
-
-function newestSource(dir: string): number {
-  let newest = 0;
-  for (const entry of readdirSync(dir, { recursive: true, withFileTypes: true })) {
-    if (entry.isFile()) newest = Math.max(newest, statSync(path.join(entry.parentPath, entry.name)).mtimeMs);
-  }
-  return newest;
-}
 
 /** Only what a clean shell has: no TENANTDB_* or AWS_* from the environment of the test run. */
 function cleanEnv(extra: Record<string, string | undefined> = {}): Record<string, string | undefined> {
@@ -45,28 +37,7 @@ const migrationFolder = useTempFolders('migrations', () => work);
 
 beforeAll(async () => {
   work = await mkdtemp(path.join(os.tmpdir(), 'tenantdb-cli-test-'));
-  // `npm test` builds first; when this file runs alone on newer sources, build the CLI entry only
-  // (no clean of dist/, which other test files may be reading).
-  const built = statSync(cliJs, { throwIfNoEntry: false })?.mtimeMs ?? 0;
-  if (built < newestSource(path.join(repo, 'src'))) {
-    const config = path.join(work, 'tsup.cli.config.mjs');
-    await writeFile(
-      config,
-      `export default ${JSON.stringify({
-        entry: { cli: 'src/cli/main.ts' },
-        format: ['esm'],
-        banner: { js: '#!/usr/bin/env node' },
-        sourcemap: true,
-        target: 'node20',
-        platform: 'node',
-        splitting: false,
-        shims: true,
-        clean: false,
-      })};\n`,
-    );
-    const build = await runProcess(path.join(repo, 'node_modules', '.bin', 'tsup'), ['--config', config, '--silent'], process.env);
-    expect(build.code, build.stderr).toBe(0);
-  }
+  await buildCliIfStale(work);
 }, 120_000);
 
 afterAll(async () => {

@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { currentTenant, type Platform, type Tenant, type TenantContext } from '../../src/index.js';
+import { seededRandom } from '../../bench/measure.js';
 import { dbUrl, useTestPlatform } from '../support/env.js';
 
 // What the library promises about currentTenant() (API.md: "across any await … never leak into concurrent
@@ -27,17 +28,6 @@ const SCOPES = 240;
 // Reproducible delays: TENANTDB_TEST_SEED=<n> replays a failing run's schedule.
 const SEED = Number(process.env.TENANTDB_TEST_SEED ?? Math.floor(Math.random() * 2 ** 31));
 
-/** mulberry32: a small seeded PRNG. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 const env = useTestPlatform();
 let platform: Platform;
@@ -103,7 +93,7 @@ class Run {
   readonly fired = Array.from({ length: SCOPES }, () => deferred());
 
   constructor(seed: number) {
-    this.random = prng(seed);
+    this.random = seededRandom(seed);
   }
 
   delay(max = 8): Promise<void> {

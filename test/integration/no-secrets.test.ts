@@ -3,7 +3,6 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { readdirSync, statSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPlatform, TenantDbError, type Platform, type PlatformOptions, type Tenant, type User } from '../../src/index.js';
 import { LOCAL_S3_CREDENTIALS } from '../../scripts/dev-servers.js';
@@ -11,8 +10,10 @@ import { decryptSecret } from '../../src/tenants/credentials.js';
 import { adminQuery, dropPlatformDatabases, serverUrl, uniqueName } from '../support/env.js';
 import { startPrivateS3, type PrivateS3 } from '../support/private-s3.js';
 import { newSecret, secretForms, SecretWatch, urlWithPassword } from '../support/secret-watch.js';
-import { repoRoot, runProcess } from '../support/spawn.js';
+import { runProcess } from '../support/spawn.js';
 import { bytesOf } from '../support/streams.js';
+import { buildCliIfStale, cliJs } from '../support/cli-build.js';
+import { silentServer } from '../support/silent-server.js';
 
 // Every secret a host gives the platform (database passwords in any URL, the S3 secret key and session
 // token, user passwords) must come out of no error, log line, returned object or CLI output, in any form.
@@ -70,24 +71,6 @@ async function closedPort(): Promise<number> {
   const { port } = server.address() as net.AddressInfo;
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
-}
-
-/** A server that accepts connections and never answers (a hung host). */
-async function silentServer(): Promise<{ port: number; close(): Promise<void> }> {
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((socket) => {
-    sockets.add(socket);
-    socket.on('error', () => {});
-    socket.on('close', () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    close: async () => {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
 }
 
 let s3: PrivateS3;
@@ -481,14 +464,6 @@ describe('failures with secrets in every option', () => {
   });
 });
 
-function newestSource(dir: string): number {
-  let newest = 0;
-  for (const entry of readdirSync(dir, { recursive: true, withFileTypes: true })) {
-    if (entry.isFile()) newest = Math.max(newest, statSync(path.join(entry.parentPath, entry.name)).mtimeMs);
-  }
-  return newest;
-}
-
 /** The `code` of the error and of each error in its cause chain. */
 function causeCodes(err: unknown): unknown[] {
   const codes: unknown[] = [];
@@ -500,7 +475,6 @@ function causeCodes(err: unknown): unknown[] {
 }
 
 describe('tenantdb CLI with secrets in its environment, flags and config module', () => {
-  const cliJs = path.join(repoRoot, 'dist', 'cli.js');
   const env = (extra: Record<string, string>): Record<string, string | undefined> => ({
     PATH: process.env.PATH,
     HOME: process.env.HOME,
@@ -524,26 +498,8 @@ describe('tenantdb CLI with secrets in its environment, flags and config module'
   };
 
   beforeAll(async () => {
-    // The CLI runs from dist/: build its entry when the sources are newer (as cli.test.ts does).
-    const built = statSync(cliJs, { throwIfNoEntry: false })?.mtimeMs ?? 0;
-    if (built >= newestSource(path.join(repoRoot, 'src'))) return;
-    const config = path.join(work, 'tsup.cli.config.mjs');
-    await writeFile(
-      config,
-      `export default ${JSON.stringify({
-        entry: { cli: 'src/cli/main.ts' },
-        format: ['esm'],
-        banner: { js: '#!/usr/bin/env node' },
-        sourcemap: true,
-        target: 'node20',
-        platform: 'node',
-        splitting: false,
-        shims: true,
-        clean: false,
-      })};\n`,
-    );
-    const build = await runProcess(path.join(repoRoot, 'node_modules', '.bin', 'tsup'), ['--config', config, '--silent'], process.env);
-    expect(build.code, build.stderr).toBe(0);
+    // The CLI runs from dist/.
+    await buildCliIfStale(work);
   }, 120_000);
 
   it('works and fails without printing a secret', async () => {

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import net from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { TenantDbError, type Platform, type Tenant } from '../../src/index.js';
@@ -7,27 +6,15 @@ import { startPgBouncer, type RunningServer } from '../../scripts/dev-servers.js
 import { serverUrl, useTestPlatform } from '../support/env.js';
 import { describeWithPgBouncer } from '../support/pgbouncer.js';
 import { useTempFolders } from '../support/temp-folders.js';
+import { silentServer as silentServerOnPort } from '../support/silent-server.js';
 
 const CONNECT_TIMEOUT_MS = 1_000;
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** A server that accepts connections and never says a word (a firewall that drops, a hung host). */
+/** A silent server, with a URL that points at it. */
 async function silentServer(): Promise<{ url: string; close(): Promise<void> }> {
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((socket) => {
-    sockets.add(socket);
-    socket.on('error', () => {});
-    socket.on('close', () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  return {
-    url: `postgres://postgres:secret-pass@127.0.0.1:${port}`,
-    close: async () => {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
+  const server = await silentServerOnPort();
+  return { url: `postgres://postgres:secret-pass@127.0.0.1:${server.port}`, close: server.close };
 }
 
 /** The server of the test PostgreSQL, as `tenantServers` takes it. */

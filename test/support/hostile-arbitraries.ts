@@ -40,3 +40,6 @@ export const anyCaseUuid: fc.Arbitrary<string> = fc
   .chain(([uuid, style]) =>
     style === 'lower' ? fc.constant(uuid) : style === 'upper' ? fc.constant(uuid.toUpperCase()) : fc.mixedCase(fc.constant(uuid)),
   );
+
+/** Any value but a string: what a JavaScript caller may pass where the API takes one. */
+export const notAString: fc.Arbitrary<unknown> = fc.anything().filter((v) => typeof v !== 'string');

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { TenantDbError } from '../../src/errors.js';
 import { tenantDatabaseName, tenantSlug, validateTenantName } from '../../src/tenants/database-name.js';
 import { quoteDatabaseName } from '../../src/util/sql.js';
-import { anyCaseUuid, hostileString } from '../support/hostile-arbitraries.js';
+import { anyCaseUuid, hostileString, notAString } from '../support/hostile-arbitraries.js';
 
 const RUNS = { numRuns: 1000 };
 // The documented shape: `tenant_<slug>_<8 hex>`, or `tenant_<8 hex>` when the name has no ASCII letter or digit.
@@ -124,7 +124,7 @@ describe('tenant name validation (properties)', () => {
   it('refuses whatever is not a string with VALIDATION', () => {
     fc.assert(
       fc.property(
-        fc.anything().filter((v) => typeof v !== 'string'),
+        notAString,
         (value) => {
           expect(() => validateTenantName(value)).toThrow(expect.objectContaining({ code: 'VALIDATION' }));
         },

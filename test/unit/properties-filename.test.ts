@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { TenantDbError } from '../../src/errors.js';
 import { normaliseFilename } from '../../src/documents/filename.js';
-import { hostileString } from '../support/hostile-arbitraries.js';
+import { hostileString, notAString } from '../support/hostile-arbitraries.js';
 
 const RUNS = { numRuns: 1000 };
 
@@ -96,7 +96,7 @@ describe('filename validation (properties)', () => {
   it('refuses whatever is not a string with VALIDATION', () => {
     fc.assert(
       fc.property(
-        fc.anything().filter((v) => typeof v !== 'string'),
+        notAString,
         (value) => {
           expect(outcome(value)).toEqual({ code: 'VALIDATION' });
         },
