@@ -7,7 +7,7 @@
  */
 import pg from 'pg';
 import type { BenchEnv } from './bench-env.js';
-import { alternate, median, runConcurrent, settle, zipfSequence } from './measure.js';
+import { alternate, median, runConcurrent, settle, startActivitySampler, zipfSequence } from './measure.js';
 import { fmt, type BenchResult } from './report.js';
 
 const PER_TENANT = 1;
@@ -16,39 +16,6 @@ const ZIPF_S = 1.1;
 const CONCURRENCY_A = 16;
 const UNBOUNDED_MAX = 10;
 const GOAL_A = 5;
-
-/** Polls pg_stat_activity on its own connection (opened before any flood) for the peak counts. */
-async function startActivitySampler(env: BenchEnv, databases: string[]): Promise<{ stop(): Promise<{ tenants: number; clients: number; samples: number }> }> {
-  const client = new pg.Client({ connectionString: env.servers.pgUrl });
-  client.on('error', () => {});
-  await client.connect();
-  let stopped = false;
-  let tenants = 0;
-  let clients = 0;
-  let samples = 0;
-  const loop = (async () => {
-    while (!stopped) {
-      const { rows } = await client.query<{ tenants: number; clients: number }>(
-        `SELECT count(*) FILTER (WHERE datname = ANY($1))::int AS tenants,
-                count(*) FILTER (WHERE backend_type = 'client backend')::int AS clients
-           FROM pg_stat_activity`,
-        [databases],
-      );
-      tenants = Math.max(tenants, rows[0]!.tenants);
-      clients = Math.max(clients, rows[0]!.clients);
-      samples++;
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-  })();
-  return {
-    async stop() {
-      stopped = true;
-      await loop;
-      await client.end().catch(() => {});
-      return { tenants, clients, samples };
-    },
-  };
-}
 
 /** Open connections to `databases` right now. */
 async function openConnections(env: BenchEnv, databases: string[]): Promise<number> {
@@ -136,7 +103,7 @@ export async function runManyTenants(env: BenchEnv): Promise<BenchResult> {
   await settle(500);
 
   // (b) unbounded pools: one per tenant, max 10 each, never ended while the load runs.
-  const sampler1 = await startActivitySampler(env, databases);
+  const sampler1 = await startActivitySampler(env.servers.pgUrl, databases, { everyMs: 10 });
   const pools = new Map<number, pg.Pool>();
   const unboundedErrors: Record<string, number> = {};
   let unboundedOk = 0;
@@ -163,7 +130,7 @@ export async function runManyTenants(env: BenchEnv): Promise<BenchResult> {
   // (b) ours, the same load and sequence.
   const platformB = env.platform({ pool });
   await platformB.init();
-  const sampler2 = await startActivitySampler(env, databases);
+  const sampler2 = await startActivitySampler(env.servers.pgUrl, databases, { everyMs: 10 });
   const oursErrors: Record<string, number> = {};
   let oursOk = 0;
   const oursMs = await runConcurrent(requestsB, concurrencyB, async (i) => {

@@ -4,6 +4,7 @@
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import os from 'node:os';
+import pg from 'pg';
 
 /** Milliseconds, monotonic. */
 export const now = (): number => performance.now();
@@ -214,4 +215,53 @@ export function measureLoad(): { stop(): LoadReport } {
 export async function settle(ms = 200): Promise<void> {
   (globalThis as { gc?: () => void }).gc?.();
   await new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Peak counts of `pg_stat_activity`: backends on `databases`, and client backends in all. */
+export interface ActivityPeaks {
+  tenants: number;
+  clients: number;
+  samples: number;
+}
+
+/**
+ * Polls `pg_stat_activity` every `everyMs` on a connection of its own (open it before the load) for the
+ * peak counts, calling `onTick` after each sample; `stop()` ends it and returns the peaks.
+ */
+export async function startActivitySampler(
+  url: string,
+  databases: string[],
+  options: { everyMs: number; onTick?: () => void },
+): Promise<{ stop(): Promise<ActivityPeaks> }> {
+  const client = new pg.Client({ connectionString: url });
+  client.on('error', () => {});
+  await client.connect();
+  let stopped = false;
+  const peaks: ActivityPeaks = { tenants: 0, clients: 0, samples: 0 };
+  const loop = (async () => {
+    while (!stopped) {
+      const { rows } = await client.query<{ tenants: number; clients: number }>(
+        `SELECT count(*) FILTER (WHERE datname = ANY($1))::int AS tenants,
+                count(*) FILTER (WHERE backend_type = 'client backend')::int AS clients
+           FROM pg_stat_activity`,
+        [databases],
+      );
+      peaks.tenants = Math.max(peaks.tenants, rows[0]!.tenants);
+      peaks.clients = Math.max(peaks.clients, rows[0]!.clients);
+      peaks.samples++;
+      options.onTick?.();
+      await new Promise((resolve) => setTimeout(resolve, options.everyMs));
+    }
+  })();
+  return {
+    async stop() {
+      stopped = true;
+      try {
+        await loop;
+      } finally {
+        await client.end().catch(() => {});
+      }
+      return peaks;
+    },
+  };
 }

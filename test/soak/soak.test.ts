@@ -15,7 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { zipfSequence } from '../../bench/measure.js';
+import { startActivitySampler, zipfSequence } from '../../bench/measure.js';
 import { startPostgres, type RunningServer } from '../../scripts/dev-servers.js';
 import { TenantDbError, createPlatform, type Platform, type PlatformOptions, type PlatformStats } from '../../src/index.js';
 import { LatencyHistogram, leastSquaresSlope, table } from './soak-figures.js';
@@ -78,46 +78,6 @@ async function oneCall(platform: Platform, tenantId: string, database: string, c
     const row = kind === 1 ? await ctx.transaction(run) : await run(ctx);
     if (row?.n !== call || row.db !== database) throw new Error(`call ${call} on ${database} got ${JSON.stringify(row)}`);
   });
-}
-
-/** Peaks of pg_stat_activity, polled on a connection of its own, opened before the load. */
-async function startActivitySampler(
-  url: string,
-  databases: string[],
-  onTick: () => void,
-): Promise<{ stop(): Promise<{ tenantPeak: number; totalPeak: number; samples: number }> }> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  let stopped = false;
-  let tenantPeak = 0;
-  let totalPeak = 0;
-  let samples = 0;
-  const loop = (async () => {
-    while (!stopped) {
-      const { rows } = await client.query<{ tenant: number; total: number }>(
-        `SELECT count(*) FILTER (WHERE datname = ANY($1))::int AS tenant,
-                count(*) FILTER (WHERE backend_type = 'client backend')::int AS total
-           FROM pg_stat_activity`,
-        [databases],
-      );
-      tenantPeak = Math.max(tenantPeak, rows[0]!.tenant);
-      totalPeak = Math.max(totalPeak, rows[0]!.total);
-      samples++;
-      onTick();
-      await new Promise((resolve) => setTimeout(resolve, ACTIVITY_EVERY_MS));
-    }
-  })();
-  return {
-    async stop() {
-      stopped = true;
-      try {
-        await loop;
-      } finally {
-        await client.end();
-      }
-      return { tenantPeak, totalPeak, samples };
-    },
-  };
 }
 
 /** Runs the callers until `ms` have passed, drawing tenants from `sequence` from `cursor.next` on. */
@@ -286,8 +246,11 @@ describe(`soak: ${TENANTS} tenants, ${CALLERS} callers, Zipf ${ZIPF_S}, ${SOAK_M
     const platform = newPlatform(url);
     await platform.init();
     let clientPeak = 0;
-    sampler = await startActivitySampler(url, databases, () => {
-      clientPeak = Math.max(clientPeak, platform.stats().connections.open);
+    sampler = await startActivitySampler(url, databases, {
+      everyMs: ACTIVITY_EVERY_MS,
+      onTick: () => {
+        clientPeak = Math.max(clientPeak, platform.stats().connections.open);
+      },
     });
     const memorySampler = startMemorySampler();
     const warmup = newPhase();
@@ -344,8 +307,8 @@ describe(`soak: ${TENANTS} tenants, ${CALLERS} callers, Zipf ${ZIPF_S}, ${SOAK_M
       latencyMs: { p50: measured.latency.percentile(50), p99: measured.latency.percentile(99), max: measured.latency.maxMs },
       connections: {
         budget,
-        peakTenant: activity.tenantPeak,
-        peakTotal: activity.totalPeak,
+        peakTenant: activity.tenants,
+        peakTotal: activity.clients,
         peakOpenByStats: clientPeak,
         serverMaxConnections: SERVER_MAX_CONNECTIONS,
         activitySamples: activity.samples,
@@ -376,8 +339,8 @@ describe(`soak: ${TENANTS} tenants, ${CALLERS} callers, Zipf ${ZIPF_S}, ${SOAK_M
         ['calls', `${report.calls} (${fixed(report.callsPerSecond, 0)}/s); warm-up ${warmup.calls}`],
         ['errors', `${report.errors} (warm-up ${report.warmup.errors})`],
         ['latency', `p50 ${fixed(report.latencyMs.p50, 2)} ms, p99 ${fixed(report.latencyMs.p99, 2)} ms, max ${fixed(report.latencyMs.max, 0)} ms`],
-        ['peak tenant connections', `${activity.tenantPeak} (budget ${budget}; stats().connections.open peak ${clientPeak})`],
-        ['peak total connections', `${activity.totalPeak} (max_connections ${SERVER_MAX_CONNECTIONS}; ${activity.samples} samples)`],
+        ['peak tenant connections', `${activity.tenants} (budget ${budget}; stats().connections.open peak ${clientPeak})`],
+        ['peak total connections', `${activity.clients} (max_connections ${SERVER_MAX_CONNECTIONS}; ${activity.samples} samples)`],
         ['hits / misses / evictions', `${p.hits} / ${p.misses} / ${p.evictions} (since start: ${p.totals.hits} / ${p.totals.misses} / ${p.totals.evictions})`],
         ['distinct tenants touched', `${distinctTenants}; sessions opened ${sessions.total}, databases with more than 4 ${sessions.reopened}`],
         ['heap slope', `${fixed(memory.heapSlope, 3)} MiB/min (last ${SLOPE_WINDOW_MS / 1000} s; ${fixed(memory.heapMiB[0])} → ${fixed(memory.heapMiB[1])} MiB)`],
