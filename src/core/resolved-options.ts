@@ -1,10 +1,13 @@
 import type { S3Options } from '../storage/s3-options.js';
+import type { PlacementPolicy } from '../tenants/placement.js';
 import type { Logger } from '../util/logger.js';
 
 /** A tenant server with its admin URL filled in (both without a database). @internal */
 export interface ResolvedServer {
   url: string;
   adminUrl: string;
+  /** 0 or more: its share of new tenants under the default placement. */
+  weight: number;
 }
 
 /** The platform's `pool` options with every default filled in (see `PoolOptions`). @internal */
@@ -30,6 +33,8 @@ export interface ResolvedOptions {
   mainAdminUrl: string;
   s3: S3Options & { prefix: string };
   tenantServers: Record<string, ResolvedServer>;
+  /** Undefined: the default placement (lowest tenants ÷ weight). */
+  placement: PlacementPolicy | undefined;
   pool: ResolvedPoolOptions;
   documents: { maxBytes: number | undefined };
   tenantMigrations: string[];

@@ -1,5 +1,6 @@
 import type pg from 'pg';
-import { TenantDbError } from '../errors.js';
+import { TenantDbError, asTenantDbError } from '../errors.js';
+import { isUnreachable } from '../tenants/placement.js';
 import type { PlatformContext } from '../core/platform-context.js';
 import type { ListTenantsOptions, Tenant } from '../tenants/types.js';
 import type { TenantTemplates } from '../tenants/tenant-templates.js';
@@ -8,7 +9,6 @@ import type { FleetMigrateOptions, FleetMigrateResult, FleetProgressEvent, Tenan
 import type { PoolKey } from '../pools/types.js';
 import { step } from '../util/steps.js';
 import { isUuid } from '../util/uuid.js';
-
 
 /** What fleet migrations need of the pool manager: connections inside the tenant connection budget. */
 export interface FleetPools {
@@ -55,9 +55,22 @@ export class FleetMigrations {
     this.#pools = deps.pools;
   }
 
-  #connector(key: PoolKey): Connector {
+  /**
+   * Connections for one tenant's migrations. With `unreachable`, a server whose connect fails for want of an
+   * answer is noted there, so that the rest of its tenants in the same run fail at once instead of each
+   * waiting for `connectTimeoutMs`.
+   */
+  #connector(key: PoolKey, server?: string, unreachable?: Map<string, Error>): Connector {
     return async () => {
-      const lease = await this.#pools.acquire(key);
+      const known = server === undefined ? undefined : unreachable?.get(server);
+      if (known) throw new TenantDbError('UNAVAILABLE', `the tenant server ${server} could not be reached`, { cause: known });
+      let lease;
+      try {
+        lease = await this.#pools.acquire(key);
+      } catch (err) {
+        if (server !== undefined && isUnreachable(err)) unreachable?.set(server, err as Error);
+        throw err;
+      }
       return { client: lease.client, release: (destroy?: boolean) => lease.release(destroy === true) };
     };
   }
@@ -102,13 +115,19 @@ export class FleetMigrations {
     const files = await this.#templates.files();
     const { tenants, unknown } = await this.#select(options.tenants);
 
-    // New tenants cloned while the rollout runs get the new schema from a refreshed template.
-    for (const server of new Set(['default', ...tenants.map((t) => t.server)])) {
-      if (!Object.hasOwn(this.#ctx.options.tenantServers, server)) continue;
-      await this.#templates.ensure(server).catch((err: unknown) => {
-        this.#ctx.logger.error({ server, err: asError(err).message }, 'could not refresh the tenant template');
-      });
-    }
+    // New tenants cloned while the rollout runs get the new schema from a refreshed template, on every server
+    // at once (one that does not answer holds up none of the others).
+    const servers = [...new Set([...Object.keys(this.#ctx.options.tenantServers), ...tenants.map((t) => t.server)])];
+    await Promise.all(
+      servers
+        .filter((server) => Object.hasOwn(this.#ctx.options.tenantServers, server))
+        .map((server) =>
+          this.#templates.ensure(server).catch((err: unknown) => {
+            this.#ctx.logger.error({ server, err: asError(err).message }, 'could not refresh the tenant template');
+          }),
+        ),
+    );
+    const unreachable = new Map<string, Error>();
 
     const result: FleetMigrateResult = { total: tenants.length + unknown.length, succeeded: [], failed: [], skipped: [] };
     let done = 0;
@@ -140,7 +159,7 @@ export class FleetMigrations {
       try {
         if (this.#ctx.closed) throw new TenantDbError('CLOSED', 'the platform was closed');
         const umzug = createSqlUmzug({
-          connect: this.#connector(this.#tenants.adminPoolKey(tenant)),
+          connect: this.#connector(this.#tenants.adminPoolKey(tenant), tenant.server, unreachable),
           files,
           family: 'tenant',
           logger: this.#ctx.logger,
@@ -163,21 +182,33 @@ export class FleetMigrations {
     return result;
   }
 
+  /**
+   * Executed and pending migrations of every provisioned tenant, a row each. Never fails whole: a tenant whose
+   * server cannot be reached is `reachable: false` with the error, and one whose migrations cannot be read
+   * has the error; the others are reported.
+   */
   async status(): Promise<TenantMigrationStatus[]> {
     this.#ctx.assertOpen();
     const files = await this.#templates.files();
     const tenants = (await this.#tenants.list({ includeInactive: true })).filter((t) => t.status === 'ready');
     const rows: TenantMigrationStatus[] = [];
+    const unreachable = new Map<string, Error>();
     await eachLimited(tenants, Math.min(4, this.#ctx.options.pool.maxConnections), async (tenant) => {
-      const umzug = createSqlUmzug({
-        connect: this.#connector(this.#tenants.adminPoolKey(tenant)),
-        files,
-        family: 'tenant',
-        logger: this.#ctx.logger,
-      });
-      const executed = (await umzug.executed()).map((m) => m.name);
-      const pending = (await umzug.pending()).map((m) => m.name);
-      rows.push({ tenantId: tenant.id, databaseName: tenant.databaseName, executed, pending });
+      const row = { tenantId: tenant.id, databaseName: tenant.databaseName, server: tenant.server };
+      try {
+        const umzug = createSqlUmzug({
+          connect: this.#connector(this.#tenants.adminPoolKey(tenant), tenant.server, unreachable),
+          files,
+          family: 'tenant',
+          logger: this.#ctx.logger,
+        });
+        const executed = (await umzug.executed()).map((m) => m.name);
+        const pending = (await umzug.pending()).map((m) => m.name);
+        rows.push({ ...row, reachable: true, executed, pending });
+      } catch (err) {
+        const error = asTenantDbError(err);
+        rows.push({ ...row, reachable: !isUnreachable(err), executed: [], pending: [], error });
+      }
     });
     const order = new Map(tenants.map((t, i) => [t.id, i]));
     return rows.sort((a, b) => order.get(a.tenantId)! - order.get(b.tenantId)!);

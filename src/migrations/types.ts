@@ -50,8 +50,14 @@ export interface FleetMigrateResult {
 export interface TenantMigrationStatus {
   tenantId: string;
   databaseName: string;
+  /** The tenant server (a key of `tenantServers`) the database lives on. */
+  server: string;
+  /** False when the tenant's server could not be reached (see `error`); `executed` and `pending` are then empty. */
+  reachable: boolean;
   executed: string[];
   pending: string[];
+  /** Why the tenant's migrations could not be read, when they could not. */
+  error?: Error;
 }
 
 /** Options of `migrations.main.up`. */

@@ -7,6 +7,9 @@ export type { Logger } from '../util/logger.js';
 export type { S3Credentials, S3Options } from '../storage/s3-options.js';
 import { resolveS3StoreLimits } from '../storage/s3-object-store.js';
 import { parseCredentialsKey } from '../tenants/credentials.js';
+import type { PlacementPolicy } from '../tenants/placement.js';
+
+export type { PlacementInput, PlacementPolicy, ServerLoad } from '../tenants/placement.js';
 
 /** Document rules. */
 export interface DocumentsOptions {
@@ -71,6 +74,12 @@ export interface TenantServerOptions {
    * DATABASE`, templates and migrations. Default: `url`.
    */
   adminUrl?: string;
+  /**
+   * The server's share of new tenants under the default placement: a tenant goes to the server with the lowest
+   * tenants ÷ weight. 0 takes no new tenant unless `tenants.create({ server })` names it (a server being
+   * drained, or kept for chosen tenants). Default: 1.
+   */
+  weight?: number;
 }
 
 /** Options of {@link createPlatform}. */
@@ -92,6 +101,17 @@ export interface PlatformOptions {
    * traffic goes through a pooler. Default: `{ default: <server of mainUrl> }` (admin: the server of `mainAdminUrl`).
    */
   tenantServers?: Record<string, string | TenantServerOptions>;
+  /**
+   * Where a new tenant's database goes when `tenants.create` names no server: a function that returns a key of
+   * `tenantServers` (or a promise of one). Default: the server with the lowest tenants ÷ `weight` among those
+   * with a weight above 0, skipping servers that could not be reached moments ago.
+   *
+   * @example
+   * ```ts
+   * placement: ({ servers }) => (servers.find((s) => s.name === 'eu1' && s.tenants < 500) ?? servers[0]!).name
+   * ```
+   */
+  placement?: PlacementPolicy;
   /** Bounds of the tenant pool manager. */
   pool?: PoolOptions;
   /** Document rules. */
@@ -202,13 +222,16 @@ export function resolveOptions(options: PlatformOptions): ResolvedOptions {
     if (typeof server === 'object' && server !== null) {
       const url = serverOf(postgresUrl(server.url, `${what}.url`));
       const adminUrl = server.adminUrl === undefined ? url : serverOf(postgresUrl(server.adminUrl, `${what}.adminUrl`));
-      tenantServers[name] = { url, adminUrl };
+      const weight = server.weight ?? 1;
+      if (typeof weight !== 'number' || !Number.isFinite(weight) || weight < 0) fail(`${what}.weight must be a number of 0 or more`);
+      tenantServers[name] = { url, adminUrl, weight };
     } else {
       const url = serverOf(postgresUrl(server, what));
-      tenantServers[name] = { url, adminUrl: url };
+      tenantServers[name] = { url, adminUrl: url, weight: 1 };
     }
   }
-  tenantServers.default ??= { url: serverOf(main), adminUrl: serverOf(mainAdmin) };
+  tenantServers.default ??= { url: serverOf(main), adminUrl: serverOf(mainAdmin), weight: 1 };
+  if (options.placement !== undefined && typeof options.placement !== 'function') fail('placement must be a function');
 
   const pool = options.pool ?? {};
   if (typeof pool !== 'object' || pool === null) fail('pool must be an object');
@@ -251,6 +274,7 @@ export function resolveOptions(options: PlatformOptions): ResolvedOptions {
     mainAdminUrl: mainAdmin.toString(),
     s3: { ...s3, prefix: s3.prefix ?? '' },
     tenantServers,
+    placement: options.placement,
     pool: resolvedPool,
     documents: { maxBytes },
     tenantMigrations: folders(options.tenantMigrations, 'tenantMigrations'),

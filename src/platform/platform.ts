@@ -19,6 +19,7 @@ import { S3ObjectStore } from '../storage/s3-object-store.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { sweepStorage, type SweepOptions, type SweepResult } from '../storage/storage-sweep.js';
 import { ServerAdmin } from '../tenants/server-admin.js';
+import { isUnreachable } from '../tenants/placement.js';
 import { TenantTemplates } from '../tenants/tenant-templates.js';
 import { TenantsServiceImpl } from '../tenants/tenants-service.js';
 import type { Tenant, TenantsService } from '../tenants/types.js';
@@ -273,16 +274,37 @@ class PlatformImpl implements Platform {
     await ensureMainDatabase(this.#ctx);
     await this.migrations.main.up();
     if (this.#ctx.options.tenantRoles) await closeMainDatabase(this.#ctx);
-    // The default server's template is ready before the first tenant is created; tenants a crash left
+    // Every server's template is ready before the first tenant is created; tenants a crash left
     // half-provisioned are finished or removed.
     try {
-      await this.#templates.ensure('default');
+      const ready = await this.#prepareTemplates();
       await this.#tenants.repair();
       await this.#templates.repairSpares();
-      this.#templates.refill('default');
+      for (const server of ready) this.#templates.refill(server);
     } catch (err) {
       throw asTenantDbError(err);
     }
+  }
+
+  /**
+   * Builds (or finds) the template of every tenant server, all at once; returns the servers whose template is
+   * ready. A server that cannot be reached is logged and left for later (its tenants fail, the others go on);
+   * any other failure (a broken migration) fails `init()`.
+   */
+  async #prepareTemplates(): Promise<string[]> {
+    const servers = Object.keys(this.#ctx.options.tenantServers);
+    const results = await Promise.allSettled(servers.map((server) => this.#templates.ensure(server)));
+    const ready: string[] = [];
+    results.forEach((result, i) => {
+      const server = servers[i]!;
+      if (result.status === 'fulfilled') ready.push(server);
+      else if (isUnreachable(result.reason)) {
+        this.#ctx.logger.warn({ server, err: (result.reason as Error).message }, 'a tenant server could not be reached: its template waits for a later init or create');
+      }
+    });
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected' && !isUnreachable(r.reason));
+    if (failed) throw failed.reason;
+    return ready;
   }
 
   close(): Promise<void> {

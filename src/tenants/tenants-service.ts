@@ -9,6 +9,7 @@ import { tenantDatabaseName, validateTenantName } from './database-name.js';
 import { InFlight } from '../util/in-flight.js';
 import { isUuid } from '../util/uuid.js';
 import { step } from '../util/steps.js';
+import { Placement, isUnreachable } from './placement.js';
 import { decryptSecret, encryptSecret, newRolePassword, scramVerifier } from './credentials.js';
 import type { ServerAdmin } from './server-admin.js';
 import type { TenantTemplates } from './tenant-templates.js';
@@ -73,10 +74,23 @@ export class TenantsServiceImpl implements TenantsService {
     this.#pools = deps.pools;
     this.#store = deps.store;
     this.#changed = deps.onChange;
+    const { tenantServers, placement } = deps.ctx.options;
+    this.#placement = new Placement({
+      servers: () => Object.entries(tenantServers).map(([name, { weight }]) => ({ name, weight })),
+      countTenants: async () => {
+        const { rows } = await this.#ctx.main.query<{ server: string; n: number }>(
+          `SELECT server, count(*)::int AS n FROM tenants WHERE status <> 'dropping' GROUP BY server`,
+        );
+        return new Map(rows.map((r) => [r.server, r.n]));
+      },
+      policy: placement,
+    });
   }
 
   /** Creates under way: `close()` lets them finish (or clean up) before the pools they use end. */
   readonly #creating = new InFlight();
+  /** Where new tenants go. */
+  readonly #placement: Placement;
 
   create(input: CreateTenantInput): Promise<Tenant> {
     try {
@@ -95,12 +109,44 @@ export class TenantsServiceImpl implements TenantsService {
   async #create(input: CreateTenantInput): Promise<Tenant> {
     if (typeof input !== 'object' || input === null) throw new TenantDbError('VALIDATION', 'tenant input is required');
     const name = validateTenantName(input.name);
-    const server = input.server ?? 'default';
-    this.#admin.serverUrl(server); // VALIDATION for an unknown server, before anything is written
+    if (input.server !== undefined) this.#admin.serverUrl(input.server); // VALIDATION for an unknown server, before anything is written
     const createdBy = input.createdBy ?? null;
     if (createdBy !== null) await this.#assertActiveUser(createdBy);
-    let template = await this.#templates.ensure(server);
+    const candidates = input.server === undefined ? await this.#placement.candidates({ name, createdBy }) : [input.server];
+    const { server, template: ready, done } = await this.#templateOn(candidates);
+    try {
+      return await this.#createOn(server, ready, name, createdBy);
+    } finally {
+      done();
+    }
+  }
 
+  /**
+   * The first of `candidates` (best first) whose template is ready, with that template, counted as a create
+   * under way there until `done()`. A server that cannot be reached gives way to the next one; the last one's
+   * failure is the caller's.
+   */
+  async #templateOn(candidates: readonly string[]): Promise<{ server: string; template: string; done: () => void }> {
+    for (let i = 0; ; i++) {
+      const server = candidates[i]!;
+      const done = this.#placement.begin(server);
+      try {
+        const template = await this.#templates.ensure(server);
+        this.#placement.reachable(server);
+        return { server, template, done };
+      } catch (err) {
+        done();
+        if (!isUnreachable(err)) throw err;
+        this.#placement.unreachable(server);
+        if (i === candidates.length - 1) throw provisioningError(err);
+        this.#ctx.logger.warn({ server, err: (err as Error).message }, 'a tenant server could not be reached: the new tenant goes to the next one');
+      }
+    }
+  }
+
+  /** Registers, clones and readies a tenant on `server`, from its template `ready` (looked up again if another process replaced it). */
+  async #createOn(server: string, ready: string, name: string, createdBy: string | null): Promise<Tenant> {
+    let template = ready;
     // The 8 hex of the id make the database name unique in practice; on the rare collision, draw again.
     // No main-database connection is held across the steps: each is one statement (or one short
     // transaction), so any number of concurrent creates leaves the main pool to everybody else.

@@ -45,6 +45,10 @@ describe('createPlatform options', () => {
     ['zero maxAdminConnections', { ...base, pool: { maxAdminConnections: 0 } }],
     ['pool not an object', { ...base, pool: 5 }],
     ['logger without methods', { ...base, logger: { info: () => {} } }],
+    ['negative server weight', { ...base, tenantServers: { eu1: { url: 'postgres://h', weight: -1 } } }],
+    ['server weight not a number', { ...base, tenantServers: { eu1: { url: 'postgres://h', weight: '2' } } }],
+    ['infinite server weight', { ...base, tenantServers: { eu1: { url: 'postgres://h', weight: Infinity } } }],
+    ['placement not a function', { ...base, placement: 'eu1' }],
   ])('throws VALIDATION synchronously: %s', (_name, options) => {
     expect(thrownCode(() => createPlatform(options as unknown as PlatformOptions))).toBe('VALIDATION');
   });
@@ -55,11 +59,15 @@ describe('createPlatform options', () => {
       tenantServers: { eu1: 'postgres://u:p@eu1:5432', us1: { url: 'postgres://u:p@bouncer:6432', adminUrl: 'postgres://u:p@us1:5432/' } },
     });
     expect(resolved.mainAdminUrl).toBe(resolved.mainUrl);
-    expect(resolved.tenantServers.eu1).toEqual({ url: 'postgres://u:p@eu1:5432', adminUrl: 'postgres://u:p@eu1:5432' });
-    expect(resolved.tenantServers.us1).toEqual({ url: 'postgres://u:p@bouncer:6432', adminUrl: 'postgres://u:p@us1:5432' });
-    expect(resolved.tenantServers.default).toEqual({ url: 'postgres://postgres:secret-pw@127.0.0.1:1', adminUrl: 'postgres://postgres:secret-pw@127.0.0.1:1' });
+    expect(resolved.tenantServers.eu1).toEqual({ url: 'postgres://u:p@eu1:5432', adminUrl: 'postgres://u:p@eu1:5432', weight: 1 });
+    expect(resolved.tenantServers.us1).toEqual({ url: 'postgres://u:p@bouncer:6432', adminUrl: 'postgres://u:p@us1:5432', weight: 1 });
+    expect(resolved.tenantServers.default).toEqual({
+      url: 'postgres://postgres:secret-pw@127.0.0.1:1',
+      adminUrl: 'postgres://postgres:secret-pw@127.0.0.1:1',
+      weight: 1,
+    });
     const pooled = resolveOptions({ ...base, mainUrl: 'postgres://u@bouncer:6432/saas', mainAdminUrl: 'postgres://u@db:5432/saas' });
-    expect(pooled.tenantServers.default).toEqual({ url: 'postgres://u@bouncer:6432', adminUrl: 'postgres://u@db:5432' });
+    expect(pooled.tenantServers.default).toEqual({ url: 'postgres://u@bouncer:6432', adminUrl: 'postgres://u@db:5432', weight: 1 });
   });
 
   it('fills in the pool defaults: connect timeout 10 s, no statement timeout, idle in transaction 60 s', () => {
