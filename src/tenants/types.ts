@@ -27,7 +27,10 @@ export interface CreateTenantInput {
   name: string;
   /** A user id; that user becomes the tenant's first admin. */
   createdBy?: string;
-  /** A key of `tenantServers`. Default: `'default'`. */
+  /**
+   * A key of `tenantServers`: where the database goes, whatever the placement says. Default: the `placement`
+   * option's choice, else the server with the lowest tenants ÷ weight.
+   */
   server?: string;
 }
 
