@@ -9,8 +9,6 @@ import { resolveS3StoreLimits } from '../storage/s3-object-store.js';
 import { parseCredentialsKey } from '../tenants/credentials.js';
 import type { PlacementPolicy } from '../tenants/placement.js';
 
-export type { PlacementInput, PlacementPolicy, ServerLoad } from '../tenants/placement.js';
-
 /** Document rules. */
 export interface DocumentsOptions {
   /** Upload size limit in bytes, enforced on the bytes streamed. Default: none. */
