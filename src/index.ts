@@ -6,6 +6,7 @@ export type {
   PlatformStorage,
   PlatformStats,
   PlatformConnectionStats,
+  ServerStats,
 } from './platform/platform.js';
 export type { PoolStats, ConnectionStats } from './pools/tenant-pool-manager.js';
 export type { PlatformOptions, S3Options, S3Credentials, DocumentsOptions, PoolOptions, TenantServerOptions, Logger } from './platform/options.js';

@@ -55,7 +55,7 @@ function retryQueriesOnEndedSessions(pool: pg.Pool, attempts: number, logger: Lo
  * - `locks`: the lock session on `mainAdminUrl` (one connection, one more while a template is built);
  * - `admin(server)`: a small pool per tenant server on its `adminUrl`'s `postgres` database
  *   (`pool.maxAdminConnections`), for CREATE/DROP DATABASE and the like;
- * - `tenants`: the tenant pools inside the connection budget (`pool.maxConnections`);
+ * - `tenants`: the tenant pools inside the connection budget of their server (`pool.maxConnections` each);
  * - `direct(url)`: one connection per migration command, ended after it.
  *
  * `close()` ends them in the one order that strands nobody: tenant pools (draining lent clients), admin

@@ -25,9 +25,10 @@ export interface PoolOptions {
   /** Connections one tenant pool opens at most. Default: 4. */
   maxConnectionsPerTenant?: number;
   /**
-   * Hard ceiling on open connections to tenant databases, across every pool; also what the idle
-   * connections cache: when it is full, a new connection first closes the least valuable idle one (of the
-   * tenant asked for least often lately, then least recently). Default: 50.
+   * Hard ceiling on this process's open connections to the tenant databases of each tenant server (one
+   * budget per server, as PostgreSQL's `max_connections` is per server), across every pool of that server;
+   * also what the idle connections cache: when it is full, a new connection first closes the least valuable
+   * idle one of the same server (of the tenant asked for least often lately, then least recently). Default: 50.
    */
   maxConnections?: number;
   /** An idle pool closes after this many milliseconds. Default: 30 000. */

@@ -66,13 +66,40 @@ export interface PlatformStorage {
 export interface PlatformStats {
   /** The tenant pools. */
   pools: PoolStats;
-  /** Connections to tenant databases, against the budget, and per tenant server. */
+  /** Connections to tenant databases, against the budgets, in total and open per tenant server. */
   connections: PlatformConnectionStats;
+  /** Each configured tenant server by name, also those not used yet. */
+  servers: Record<string, ServerStats>;
 }
 
-/** {@link ConnectionStats} of the whole platform, with the open connections of each tenant server by name. */
+/**
+ * {@link ConnectionStats} of the whole platform: `open` over every tenant server, `max` is
+ * `pool.maxConnections` × the number of configured tenant servers (the budget is per server).
+ */
 export interface PlatformConnectionStats extends ConnectionStats {
+  /** The open connections of each tenant server by name (its `url` and `adminUrl` together). */
   servers: Record<string, number>;
+}
+
+/**
+ * The connections of one tenant server in `platform.stats().servers`.
+ *
+ * @example
+ * ```ts
+ * const { connections, waiting } = platform.stats().servers.default!;
+ * if (waiting > 0) logger.warn({ open: connections.open, max: connections.max }, 'tenant connections are short');
+ * ```
+ */
+export interface ServerStats {
+  /** This process's connections to the server's tenant databases (open or opening) and its budget, `pool.maxConnections`. */
+  connections: { open: number; max: number };
+  /** Callers of this process waiting for a connection slot of the server. */
+  waiting: number;
+  /**
+   * With `pool.sharedBudget`: the slots of the budget shared by every process that this process holds
+   * (one per connection it has open on the server), and `pool.sharedBudget.maxConnections`.
+   */
+  sharedBudget?: { held: number; max: number };
 }
 
 /** What {@link createPlatform} returns: the whole API of one multi-tenant platform. */
@@ -247,13 +274,17 @@ class PlatformImpl implements Platform {
 
   stats(): PlatformStats {
     const stats = this.#pools.stats();
-    // By server name: a server's tenant pools use its `url`, its migrations its `adminUrl`.
-    const open = this.#pools.openByServer();
-    const servers: Record<string, number> = {};
-    for (const [name, { url, adminUrl }] of Object.entries(this.#ctx.options.tenantServers)) {
-      servers[name] = (open.get(url) ?? 0) + (adminUrl === url ? 0 : (open.get(adminUrl) ?? 0));
+    const { maxConnections } = this.#ctx.options.pool;
+    // By server name: the pool keys name their server (its `url` and its `adminUrl` share one budget).
+    const open: Record<string, number> = {};
+    const servers: Record<string, ServerStats> = {};
+    const names = Object.keys(this.#ctx.options.tenantServers);
+    for (const name of names) {
+      const budget = stats.servers[name];
+      open[name] = budget?.open ?? 0;
+      servers[name] = { connections: { open: open[name], max: budget?.max ?? maxConnections }, waiting: budget?.waiting ?? 0 };
     }
-    return { ...stats, connections: { ...stats.connections, servers } };
+    return { pools: stats.pools, connections: { open: stats.connections.open, max: maxConnections * names.length, servers: open }, servers };
   }
 
   init(): Promise<void> {

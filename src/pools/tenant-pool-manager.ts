@@ -11,6 +11,7 @@ import { lend, lendForOneQuery, RELEASED, type Lease } from './lease.js';
 import { answersSoFar, endedBeforeAnswering } from './pg-internals.js';
 import { drainPools, TenantPool, type ServerSettings, type TenantPoolSettings } from './tenant-pool.js';
 import type {
+  BudgetStats,
   PoolKey,
   PooledClient,
   PoolManagerStats,
@@ -20,6 +21,7 @@ import type {
 } from './types.js';
 
 export type {
+  BudgetStats,
   ConnectionStats,
   PoolKey,
   PooledClient,
@@ -34,11 +36,13 @@ export type {
  * The tenant pool manager: `pg.Pool`s, one per tenant database, inside a hard connection budget that is
  * also the cache of idle connections.
  *
- * - Each pool opens at most `maxConnectionsPerTenant` connections, and all pools together, evicted ones
- *   included, at most `maxConnections`, at every instant. A pool left without connections is dropped.
- * - Callers that find the budget full wait in FIFO order, and the least valuable idle connections are
- *   closed for them (see chooseEvictions: the databases asked for least often lately, by a frequency
- *   sketch, then the least recently used). After `acquireTimeoutMs` a waiter gets UNAVAILABLE.
+ * - Each pool opens at most `maxConnectionsPerTenant` connections, and all pools of one tenant server
+ *   (the keys' `serverName`), evicted ones included, at most `maxConnections`, at every instant: one budget
+ *   per server, as PostgreSQL's `max_connections` is. A pool left without connections is dropped.
+ * - Callers that find their server's budget full wait in FIFO order, and the least valuable idle
+ *   connections of that server are closed for them (see chooseEvictions: the databases asked for least
+ *   often lately, by a frequency sketch, then the least recently used). After `acquireTimeoutMs` a waiter
+ *   gets UNAVAILABLE. A server that hangs holds only its own budget: other servers' callers never wait for it.
  * - With `maxTenantPools`, at most that many pools are kept; the least recently used is evicted and
  *   drains: its checked-out clients finish their work, then it ends.
  * - Pools idle for `idleMs` are closed. No timer of the manager keeps the process alive.
@@ -65,9 +69,10 @@ export class TenantPoolManager {
   /** `BEGIN` with the settings of every transaction, one round trip: for servers that take startup parameters, and for those that do not. */
   readonly #begin: { startup: string; local: string };
   readonly #drainTimeoutMs: number;
-  readonly #budget: ConnectionBudget;
-  /** What every pool is told, but its server (see #poolFor). */
-  readonly #poolSettings: Omit<TenantPoolSettings, 'server'>;
+  /** One budget per tenant server, by name (see budgetName), created on first use. */
+  readonly #budgets = new Map<string, ServerBudget>();
+  /** What every pool is told, but its server and its budget (see #budgetOf). */
+  readonly #poolSettings: Omit<TenantPoolSettings, 'server' | 'budget' | 'budgetWanted' | 'returned'>;
   readonly #cache: LRUCache<string, TenantPool>;
   /** Pools out of the cache whose connections are not all closed yet. */
   readonly #draining = new Set<TenantPool>();
@@ -76,7 +81,6 @@ export class TenantPoolManager {
   #evictions = 0;
   #closed = false;
   #closing: Promise<void> | undefined;
-  #reclaimScheduled = false;
   #sweepTimer: NodeJS.Timeout | undefined;
 
   constructor(options: TenantPoolManagerOptions, logger: Logger = silentLogger, extras: TenantPoolManagerExtras = {}) {
@@ -94,23 +98,13 @@ export class TenantPoolManager {
     this.#begin = { startup, local: `${startup}${statement === undefined ? '' : `; SET LOCAL statement_timeout = ${statement}`}` };
     this.#logger = logger;
     this.#drainTimeoutMs = extras.drainTimeoutMs ?? 10_000;
-    this.#budget = new ConnectionBudget(options.maxConnections, {
-      timeoutMs: options.acquireTimeoutMs,
-      onWait: () => this.#scheduleReclaim(),
-    });
     this.#frequency = new FrequencySketch(options.maxConnections);
     this.#poolSettings = {
       max: options.maxConnectionsPerTenant,
       idleMs: options.idleMs,
       connectTimeoutMs: this.#options.connectTimeoutMs,
       statementTimeoutMs: statement,
-      budget: this.#budget,
       logger,
-      budgetWanted: () => this.#budgetWanted(),
-      returned: (client, destroy) => {
-        this.#giveBack(client, destroy);
-        this.#scheduleSweep();
-      },
       // A pool left without connections holds no budget: drop it, so the budget alone bounds the pools.
       emptied: (pool) => this.#forgetIfEmpty(pool),
       closed: (pool) => this.#draining.delete(pool),
@@ -313,27 +307,27 @@ export class TenantPoolManager {
     await drainPools(pools, this.#drainTimeoutMs, this.#logger);
   }
 
-  /** Pool and connection counters (sync). */
+  /** Pool and connection counters (sync), in total and per server budget. */
   stats(): PoolManagerStats {
+    const servers: Record<string, BudgetStats> = {};
+    let open = 0;
+    let max = 0;
+    for (const [name, { budget }] of this.#budgets) {
+      servers[name] = { open: budget.inUse, max: budget.max, waiting: budget.waiting };
+      open += budget.inUse;
+      max += budget.max;
+    }
     return {
       pools: {
         open: this.#cache.size + this.#draining.size,
-        max: this.#options.maxTenantPools ?? this.#options.maxConnections,
+        max: this.#options.maxTenantPools ?? Math.max(this.#options.maxConnections, max),
         hits: this.#hits,
         misses: this.#misses,
         evictions: this.#evictions,
       },
-      connections: { open: this.#budget.inUse, max: this.#budget.max },
+      connections: { open, max },
+      servers,
     };
-  }
-
-  /** Connections open or opening per server URL (as in the pool keys), evicted pools still draining included. */
-  openByServer(): Map<string, number> {
-    const open = new Map<string, number>();
-    for (const pool of [...this.#cache.values(), ...this.#draining]) {
-      if (pool.open > 0) open.set(pool.key.server, (open.get(pool.key.server) ?? 0) + pool.open);
-    }
-    return open;
   }
 
   /**
@@ -354,7 +348,7 @@ export class TenantPoolManager {
     this.#closed = true;
     clearTimeout(this.#sweepTimer);
     this.#sweepTimer = undefined;
-    this.#budget.close();
+    for (const { budget } of this.#budgets.values()) budget.close();
     this.#cache.clear();
     const pools = [...this.#draining];
     for (const pool of pools) pool.endNow(new TenantDbError('CLOSED', 'the tenant pool manager was closed'));
@@ -389,9 +383,37 @@ export class TenantPoolManager {
       server = { local: false };
       this.#servers.set(key.server, server);
     }
-    const pool = new TenantPool(id, key, { ...this.#poolSettings, server });
+    const pool = new TenantPool(id, key, { ...this.#budgetOf(key).poolSettings, server });
     this.#cache.set(id, pool);
     return pool;
+  }
+
+  /** The budget of the key's server, created on first use with what its pools are told. */
+  #budgetOf(key: PoolKey): ServerBudget {
+    const name = budgetName(key);
+    let entry = this.#budgets.get(name);
+    if (entry) return entry;
+    const budget = new ConnectionBudget(this.#options.maxConnections, {
+      timeoutMs: this.#options.acquireTimeoutMs,
+      onWait: () => this.#scheduleReclaim(created),
+    });
+    const created: ServerBudget = {
+      name,
+      budget,
+      reclaimScheduled: false,
+      poolSettings: {
+        ...this.#poolSettings,
+        budget,
+        budgetWanted: () => this.#budgetWanted(created),
+        returned: (client, destroy) => {
+          this.#giveBack(created, client, destroy);
+          this.#scheduleSweep();
+        },
+      },
+    };
+    entry = created;
+    this.#budgets.set(name, entry);
+    return entry;
   }
 
   /** Notes a request for `pool`'s database: what eviction weighs (recency, and frequency in the sketch). */
@@ -417,16 +439,21 @@ export class TenantPoolManager {
     return pool.connectWithin(this.#options.acquireTimeoutMs).catch(forget);
   }
 
-  /** Returns a client to its pool, or destroys it; a client given back while the budget has waiters is closed for them. */
-  #giveBack(client: pg.PoolClient, destroy: Error | boolean): void {
+  /** Returns a client to its pool, or destroys it; a client given back while its budget has waiters is closed for them. */
+  #giveBack(server: ServerBudget, client: pg.PoolClient, destroy: Error | boolean): void {
     client.release(destroy === false ? undefined : destroy);
-    // Someone waits for a slot: the least valuable idle connection goes (this one, if it is that).
-    if (this.#budgetWanted()) this.#scheduleReclaim();
+    // Someone waits for a slot: the least valuable idle connection of that server goes (this one, if it is that).
+    if (this.#budgetWanted(server)) this.#scheduleReclaim(server);
   }
 
-  /** True when callers wait for a connection slot that no closing connection will free. */
-  #budgetWanted(): boolean {
-    return this.#budget.waiting > this.#budget.closing;
+  /** True when callers wait for a connection slot of the server that no closing connection will free. */
+  #budgetWanted(server: ServerBudget): boolean {
+    return this.#reclaimNeed(server) > 0;
+  }
+
+  /** Slots of the server's budget wanted by waiters beyond those that closing connections will free. */
+  #reclaimNeed({ budget }: ServerBudget): number {
+    return budget.waiting - budget.closing;
   }
 
   #connectError(err: unknown, pool: TenantPool): TenantDbError {
@@ -444,23 +471,26 @@ export class TenantPoolManager {
     if (this.#cache.peek(pool.id) === pool) this.#cache.delete(pool.id);
   }
 
-  #scheduleReclaim(): void {
-    if (this.#reclaimScheduled) return;
-    this.#reclaimScheduled = true;
+  #scheduleReclaim(server: ServerBudget): void {
+    if (server.reclaimScheduled) return;
+    server.reclaimScheduled = true;
     // Deferred: the budget calls us from inside pg-pool's connect path.
     process.nextTick(() => {
-      this.#reclaimScheduled = false;
-      this.#reclaim();
+      server.reclaimScheduled = false;
+      this.#reclaim(server);
     });
   }
 
-  /** Someone waits for a slot: close the least valuable idle connections. */
-  #reclaim(): void {
-    const need = this.#budget.waiting - this.#budget.closing;
+  /**
+   * Someone waits for a slot of the server's budget: close the least valuable idle connections of that
+   * server (closing another server's frees nothing for this waiter).
+   */
+  #reclaim(server: ServerBudget): void {
+    const need = this.#reclaimNeed(server);
     if (need <= 0 || this.#closed) return;
     // The least valuable idle connections go first (see chooseEvictions): the frequency sketch knows
     // which databases were asked for least often lately.
-    const candidates = [...this.#cache.values()].map((pool) => ({
+    const candidates = [...this.#cache.values()].filter((pool) => pool.budget === server.budget).map((pool) => ({
       pool,
       idle: pool.idle,
       frequency: this.#frequency.frequency(pool.hash),
@@ -507,6 +537,19 @@ export class TenantPoolManager {
     }
     if (next !== Infinity) this.#sweepAt(Math.max(1, next - now));
   }
+}
+
+/** A tenant server's connection budget, and what the pools counted against it are told. */
+interface ServerBudget {
+  readonly name: string;
+  readonly budget: ConnectionBudget;
+  readonly poolSettings: Omit<TenantPoolSettings, 'server'>;
+  reclaimScheduled: boolean;
+}
+
+/** The name of the budget a key's connections count against: its server's name, else its server URL. */
+function budgetName(key: PoolKey): string {
+  return key.serverName ?? key.server;
 }
 
 /**

@@ -54,6 +54,8 @@ export class TenantPool {
   /** What its leases report back to. */
   readonly owner: LeaseOwner;
   readonly server: ServerSettings;
+  /** The budget its connections count against (its server's). */
+  readonly budget: ConnectionBudget;
   /** Resolves once ended and every connection closed. */
   readonly closed: Promise<void>;
   /** Clients lent out now. */
@@ -78,6 +80,7 @@ export class TenantPool {
     this.label = `${key.database} on ${redactUrl(key.server)}${key.role ? ` as ${key.role.user}` : ''}`;
     this.hash = FrequencySketch.hash(id);
     this.server = settings.server;
+    this.budget = settings.budget;
     this.#settings = settings;
     this.closed = new Promise<void>((resolve) => (this.#markClosed = resolve));
     const { server, statementTimeoutMs } = settings;

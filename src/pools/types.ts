@@ -4,6 +4,11 @@ import type pg from 'pg';
 export interface PoolKey {
   server: string;
   database: string;
+  /**
+   * The name of the tenant server (a key of `tenantServers`, e.g. `'default'`): the connection budget the
+   * key's connections count against. A server's traffic `url` and its `adminUrl` share it. Default: `server`.
+   */
+  serverName?: string;
   /** The login role to connect as instead of the server URL's user (a tenant role, with `tenantRoles`). */
   role?: { user: string; password: string };
 }
@@ -34,14 +39,29 @@ export interface PoolStats {
 export interface ConnectionStats {
   /** Connections to tenant databases open or opening, never above `max`. */
   open: number;
+  /** `pool.maxConnections` for each tenant server: the sum of the servers' budgets. */
+  max: number;
+}
+
+/** The connection budget of one tenant server, in {@link PoolManagerStats}. */
+export interface BudgetStats {
+  /** Connections to the server's tenant databases open or opening, never above `max`. */
+  open: number;
   /** `pool.maxConnections`. */
   max: number;
+  /** Callers waiting for a slot of this process's budget, or of the shared one. */
+  waiting: number;
+  /** With `pool.sharedBudget`: the slots of the budget shared by every process that this process holds. */
+  shared?: { held: number; max: number };
 }
 
 /** Counters of {@link TenantPoolManager.stats}. */
 export interface PoolManagerStats {
   pools: PoolStats;
+  /** Totals over every server's budget. */
   connections: ConnectionStats;
+  /** Each budget by its name: the pool keys' `serverName` (or `server`). Only budgets used so far. */
+  servers: Record<string, BudgetStats>;
 }
 
 /** Bounds and timeouts of {@link TenantPoolManager} (see `PoolOptions` for what each means). */
@@ -49,6 +69,7 @@ export interface TenantPoolManagerOptions {
   /** Pools kept at most, least recently used evicted. Default: no bound beyond the connection budget. */
   maxTenantPools?: number | undefined;
   maxConnectionsPerTenant: number;
+  /** Connections to the tenant databases of one server (one budget per `serverName`) at most. */
   maxConnections: number;
   idleMs: number;
   acquireTimeoutMs: number;

@@ -358,7 +358,7 @@ export class TenantsServiceImpl implements TenantsService {
    * as the tenant's own role when it has one (read with its row).
    */
   poolKey(tenant: Pick<Tenant, 'id' | 'server' | 'databaseName'>): PoolKey {
-    const key: PoolKey = { server: this.#admin.serverUrl(tenant.server), database: tenant.databaseName };
+    const key: PoolKey = { server: this.#admin.serverUrl(tenant.server), database: tenant.databaseName, serverName: tenant.server };
     const secret = this.#ctx.options.tenantRoles ? this.#secrets.get(tenant.id) : undefined;
     if (secret) key.role = { user: tenant.databaseName, password: decryptSecret(this.#credentialsKey(), tenant.id, secret) };
     return key;
@@ -442,9 +442,12 @@ export class TenantsServiceImpl implements TenantsService {
     if (rows[0]) this.#secrets.set(tenant.id, rows[0].secret);
   }
 
-  /** The pool manager's key of a tenant's database over the server's direct `adminUrl`, for its migrations. */
+  /**
+   * The pool manager's key of a tenant's database over the server's direct `adminUrl`, for its migrations:
+   * another pool than {@link poolKey}'s, inside the same server's budget.
+   */
   adminPoolKey(tenant: Pick<Tenant, 'server' | 'databaseName'>): PoolKey {
-    return { server: this.#admin.adminServerUrl(tenant.server), database: tenant.databaseName };
+    return { server: this.#admin.adminServerUrl(tenant.server), database: tenant.databaseName, serverName: tenant.server };
   }
 
   async repair(): Promise<RepairResult> {

@@ -93,7 +93,7 @@ describe('TenantPoolManager: the budget is the cache', () => {
   it('reports open connections per server', async () => {
     const pools = manager({ maxTenantPools: undefined, maxConnectionsPerTenant: 2, maxConnections: 6 });
     await Promise.all([pools.query(key(A), 'SELECT pg_sleep(0.05)'), pools.query(key(A), 'SELECT pg_sleep(0.05)'), pools.query(key(B), 'SELECT 1')]);
-    expect(pools.openByServer()).toEqual(new Map([[server(), 3]]));
+    expect(pools.stats().servers).toEqual({ [server()]: { open: 3, max: 6, waiting: 0 } });
   });
 });
 
