@@ -7,7 +7,7 @@ import { ROLES, type Role } from '../memberships/types.js';
 import type { PlatformContext } from '../core/platform-context.js';
 import { isAbortSignal } from '../storage/upload-aborted.js';
 import { isUuid } from '../util/uuid.js';
-import { isClosedOrMissingDatabase } from '../util/pg-errors.js';
+import { isClosedOrMissingDatabase, isSessionEndedByServer } from '../util/pg-errors.js';
 import type { Tenant } from '../tenants/types.js';
 import type { Queryable, TenantContext, WithTenantOptions } from './types.js';
 import type { PoolKey } from '../pools/types.js';
@@ -49,8 +49,11 @@ export interface ScopeTenants {
   isMoving(tenantId: string): Promise<boolean>;
 }
 
-/** Where a scope goes on when its tenant's database refused it (see TenantScopes.relocate). */
-type Relocate = (tenant: Tenant, key: PoolKey, err: unknown) => Promise<PoolKey>;
+/**
+ * Where a scope goes on when its tenant's database refused it (see TenantScopes.relocate); with `onlyIfMoving`,
+ * only while a move of the tenant is under way (else `err` is thrown).
+ */
+type Relocate = (tenant: Tenant, key: PoolKey, err: unknown, onlyIfMoving: boolean) => Promise<PoolKey>;
 
 /** How many times one call of a scope goes again after its tenant's database refused it. */
 const MAX_RELOCATIONS = 3;
@@ -94,22 +97,25 @@ class TenantContextImpl implements TenantContext {
 
   query<R extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, params?: unknown[]): Promise<pg.QueryResult<R>> {
     const run = (): Promise<pg.QueryResult<R>> => this.#pools.query<R>(this.#key, sql, params);
-    return run().catch((err: unknown) => this.#again(err, run, 0));
+    return run().catch((err: unknown) => this.#again(err, run, 0, true));
   }
 
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
     const run = (): Promise<T> => this.#pools.transaction(this.#key, fn);
-    return run().catch((err: unknown) => this.#again(err, run, 0));
+    return run().catch((err: unknown) => this.#again(err, run, 0, false));
   }
 
   /**
-   * A connect refused because the tenant's database is closed or gone (a move blocked or dropped it; `fn`
-   * has not run): the scope reads the registry again and goes on where the tenant is now, a few times at most.
+   * A connect refused because the tenant's database is closed or gone (a move blocked or dropped it; nothing
+   * ran): the scope reads the registry again and goes on where the tenant is now, a few times at most. So
+   * does a single query whose session a move ended under it (the server aborted it: it did not commit).
    */
-  async #again<T>(err: unknown, run: () => Promise<T>, attempt: number): Promise<T> {
-    if (attempt >= MAX_RELOCATIONS || !(err instanceof TenantDbError) || !isClosedOrMissingDatabase(err)) throw err;
-    this.#key = await this.#relocate(this.tenant, this.#key, err);
-    return run().catch((next: unknown) => this.#again(next, run, attempt + 1));
+  async #again<T>(err: unknown, run: () => Promise<T>, attempt: number, single: boolean): Promise<T> {
+    if (attempt >= MAX_RELOCATIONS) throw err;
+    const refused = err instanceof TenantDbError && isClosedOrMissingDatabase(err);
+    if (!refused && !(single && isSessionEndedByServer(err))) throw err;
+    this.#key = await this.#relocate(this.tenant, this.#key, err, !refused);
+    return run().catch((next: unknown) => this.#again(next, run, attempt + 1, single));
   }
 
   get documents(): DocumentsService {
@@ -134,7 +140,7 @@ export class TenantScopes {
   readonly #moving = new Map<string, MoveWait>();
   /** Scopes running, by tenant id: what a move's block lets finish. */
   readonly #running = new Map<string, number>();
-  readonly #relocateFn: Relocate = (tenant, key, err) => this.#relocate(tenant, key, err);
+  readonly #relocateFn: Relocate = (tenant, key, err, onlyIfMoving) => this.#relocate(tenant, key, err, onlyIfMoving);
   /** The pool key of each tenant object seen (cached ones are reused): computed once, not per scope. */
   readonly #keys = new WeakMap<Tenant, PoolKey>();
   /** Bumped by every change of a tenant made in this process. */
@@ -197,10 +203,12 @@ export class TenantScopes {
   /**
    * The pool key a scope goes on with after its tenant's database refused a connection (`err`): where the
    * registry puts the tenant now, once a move under way has switched (waiting for it up to `pool.moveWaitMs`,
-   * then UNAVAILABLE). With no move under way, the same key once more; a tenant gone rethrows `err`.
+   * then UNAVAILABLE). With no move under way, the same key once more (or, `onlyIfMoving`, `err`); a tenant
+   * gone rethrows `err`.
    */
-  async #relocate(tenant: Tenant, key: PoolKey, err: unknown): Promise<PoolKey> {
+  async #relocate(tenant: Tenant, key: PoolKey, err: unknown, onlyIfMoving: boolean): Promise<PoolKey> {
     const deadline = Date.now() + this.#moveWaitMs;
+    if (onlyIfMoving && !this.#moving.has(tenant.id) && !(await this.#tenants.isMoving(tenant.id))) throw err;
     for (;;) {
       const wait = this.#moving.get(tenant.id);
       if (wait) await this.#waitForMove(wait, deadline, err);
