@@ -380,6 +380,9 @@ export class TenantMover {
     const { rowCount } = await target.query('SELECT 1 FROM pg_subscription WHERE subname = $1', [name]);
     if (rowCount !== 1) return;
     const sub = quoteIdent(name);
+    // Its commit flushes the target's WAL, and with it every change the subscription applied (whatever the
+    // server's synchronous_commit): the switch that follows never points at writes a crash could lose.
+    await target.query('SET synchronous_commit = on');
     await target.query(`ALTER SUBSCRIPTION ${sub} DISABLE`);
     await target.query(`ALTER SUBSCRIPTION ${sub} SET (slot_name = NONE)`);
     await target.query(`DROP SUBSCRIPTION ${sub}`);

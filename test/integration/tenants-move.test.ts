@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import path from 'node:path';
 import diagnostics from 'node:diagnostics_channel';
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
@@ -7,7 +8,9 @@ import { STEP_CHANNEL, TenantDbError, type MoveProgressEvent, type Platform, typ
 import { freePort, startPostgres, type RunningServer } from '../../scripts/dev-servers.js';
 import { crashAt } from '../support/crash.js';
 import { adminQuery, useTestPlatform } from '../support/env.js';
-import { repoRoot } from '../support/spawn.js';
+import { repoRoot, runProcess } from '../support/spawn.js';
+import { buildCliIfStale, cliJs } from '../support/cli-build.js';
+import { useTempFolders } from '../support/temp-folders.js';
 
 // Moves between two PostgreSQL servers of this file's own (embedded, on loopback): `a` publishes
 // (wal_level = logical), `b` does not (the default, replica), so a move a → b takes the logical path and
@@ -15,6 +18,7 @@ import { repoRoot } from '../support/spawn.js';
 const skipReason = process.env.TENANTDB_TEST_PG_URL ? 'TENANTDB_TEST_PG_URL is set: no PostgreSQL servers of the test\'s own' : '';
 if (skipReason) console.log(`tenants-move skipped: ${skipReason}`);
 
+const tempFolder = useTempFolders('tenantdb-move-cli');
 const LOGICAL = { wal_level: 'logical', max_wal_senders: 10, max_replication_slots: 10 };
 
 describe.skipIf(Boolean(skipReason))('tenants.move', () => {
@@ -247,6 +251,30 @@ describe.skipIf(Boolean(skipReason))('tenants.move', () => {
     await expectIntact(tenant, expected, committed);
     const elsewhere = expected === 'a' ? 'b' : 'a';
     expect(await databasesOf(elsewhere)).not.toContain(tenant.databaseName);
+    expect(await leftovers()).toEqual([]);
+  });
+
+  it('tenantdb tenants move ID --to SERVER: progress on stderr, the result as JSON, exit 1 on failure', async () => {
+    const folder = await tempFolder({ 'tenantdb.config.mjs': `export default ${JSON.stringify(env.options())};\n` });
+    await buildCliIfStale(folder);
+    const config = path.join(folder, 'tenantdb.config.mjs');
+    const tenant = await appTenant('Cli Moved', 'b');
+    const cliEnv = { PATH: process.env.PATH, HOME: process.env.HOME, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
+    const run = await runProcess(process.execPath, [cliJs, 'tenants', 'move', tenant.databaseName, '--to', 'a', '--json', '--config', config], cliEnv);
+    expect(run.code, run.stderr).toBe(0);
+    const { moved } = JSON.parse(run.stdout) as { moved: { id: string; server: string; method: string; from: string; to: string } };
+    expect(moved).toMatchObject({ id: tenant.id, method: 'copy', from: 'b', to: 'a' });
+    expect(run.stderr).toContain('move: switched (copy)');
+    expect(run.stderr).not.toContain('postgres:postgres');
+    expect((await platform.tenants.get(tenant.id)).server).toBe('a');
+
+    const failed = await runProcess(process.execPath, [cliJs, 'tenants', 'move', tenant.id, '--to', 'down', '--config', config], cliEnv);
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toMatch(/^error UNAVAILABLE: /m);
+    expect(failed.stderr).not.toContain('postgres:postgres');
+    const usage = await runProcess(process.execPath, [cliJs, 'tenants', 'move', tenant.id, '--config', config], cliEnv);
+    expect(usage.code).toBe(2);
+    expect((await platform.tenants.get(tenant.id)).server).toBe('a');
     expect(await leftovers()).toEqual([]);
   });
 });
