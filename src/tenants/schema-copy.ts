@@ -44,6 +44,9 @@ const USER_SCHEMA = `n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_s
 const notInExtension = (catalog: string, oid: string): string =>
   `NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = '${catalog}'::regclass AND e.objid = ${oid} AND e.deptype = 'e')`;
 
+// A move's own objects (its fence table, that table's key and index).
+const NOT_MOVE_OBJECT = (name: string): string => `NOT starts_with(${name}, 'tenantdb_move_')`;
+
 /** SQL literal of a catalog number (bigint as text, or a number), checked to be an integer. */
 function integer(value: string | number): string {
   const text = String(value);
@@ -225,6 +228,29 @@ export async function readSchema(client: pg.ClientBase): Promise<TenantSchema> {
     if (t.replident === 'n' || (t.replident === 'd' && !t.has_key)) withoutReplicaIdentity.push(t.name);
   }
   return { preData, postData, tables: schemaTables, sequences: result, withoutReplicaIdentity };
+}
+
+/**
+ * A digest of the tenant's relations, columns, constraints and indexes: equal before and after unless the
+ * schema changed (a migration ran meanwhile), which a move must notice before it switches, since logical
+ * replication carries rows, never DDL. A move's own fence table (`tenantdb_move_…`) is left out.
+ * @internal
+ */
+export async function schemaFingerprint(client: pg.ClientBase): Promise<string> {
+  const { rows } = await client.query<{ digest: string | null }>(
+    `SELECT md5(string_agg(x, ';' ORDER BY x)) AS digest FROM (
+       SELECT format('r %s %s %s', c.oid, c.relname, c.relkind) AS x FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE ${USER_SCHEMA} AND ${NOT_MOVE_OBJECT('c.relname')}
+       UNION ALL
+       SELECT format('a %s %s %s %s %s', a.attrelid, a.attnum, a.attname, a.atttypid, a.attnotnull) FROM pg_attribute a
+         JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE ${USER_SCHEMA} AND ${NOT_MOVE_OBJECT('c.relname')} AND a.attnum > 0 AND NOT a.attisdropped
+       UNION ALL
+       SELECT format('c %s %s %s', co.conrelid, co.conname, co.contype) FROM pg_constraint co
+         JOIN pg_namespace n ON n.oid = co.connamespace WHERE ${USER_SCHEMA} AND ${NOT_MOVE_OBJECT('co.conname')}
+     ) s`,
+  );
+  return rows[0]?.digest ?? '';
 }
 
 /** Runs the statements on `client`, one by one (a failing one names itself in the error's cause). */

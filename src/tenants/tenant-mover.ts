@@ -8,7 +8,7 @@ import { PG, constraintOf, sqlState } from '../util/pg-errors.js';
 import { withDatabase } from '../util/redact.js';
 import { quoteDatabaseName, quoteIdent } from '../util/sql.js';
 import { step, type StepName } from '../util/steps.js';
-import { applySchema, copyRows, copySequences, readSchema, type TenantSchema } from './schema-copy.js';
+import { applySchema, copyRows, copySequences, readSchema, schemaFingerprint, type TenantSchema } from './schema-copy.js';
 import type { ServerAdmin } from './server-admin.js';
 import { tenantColumns, toTenant, type TenantRow } from './tenant-row.js';
 import type { MoveMethod, MoveProgressEvent, MoveResult, MoveTenantOptions, Tenant } from './types.js';
@@ -155,6 +155,7 @@ export class TenantMover {
     let renamed = false;
     let switched = false;
     try {
+      const fingerprint = await schemaFingerprint(source.client);
       const schema = await readSchema(source.client);
       const method = options.method === 'copy' ? 'copy' : await this.#chooseMethod(tenant.server, to, schema);
       row = await this.#register(tenant, to, name, method);
@@ -172,6 +173,10 @@ export class TenantMover {
         const block = async (): Promise<void> => {
           blockedAt = performance.now();
           await this.#block(move, tenant, source, options.drainTimeoutMs ?? 2_000);
+          // Rows replicate, DDL does not: a migration that ran since the schema was read would be lost.
+          if ((await schemaFingerprint(source.client)) !== fingerprint) {
+            throw new TenantDbError('CONFLICT', "the tenant's schema changed during the move (a migration ran?); move it again");
+          }
           step('move:blocked', where);
           progress({ phase: 'blocked', method });
         };
@@ -414,10 +419,11 @@ export class TenantMover {
   async #switch(move: MoveRow): Promise<Tenant> {
     const tenant = await this.#ctx.mainTransaction(async (client) => {
       const { rows } = await client.query<TenantRow>(
-        `UPDATE tenants SET server = $3, updated_at = now() WHERE id = $1 AND server = $2 RETURNING ${tenantColumns()}`,
+        `UPDATE tenants SET server = $3, updated_at = now() WHERE id = $1 AND server = $2 AND status = 'ready' RETURNING ${tenantColumns()}`,
         [move.tenant_id, move.source, move.target],
       );
-      if (!rows[0]) throw new TenantDbError('CONFLICT', 'the tenant was removed or changed while it was being moved');
+      // Dropped (or moved by hand) meanwhile: not a tenant to switch any more.
+      if (!rows[0]) throw new TenantDbError('CONFLICT', 'the tenant was dropped or changed while it was being moved');
       await client.query(`UPDATE tenant_moves SET phase = 'switched', updated_at = now() WHERE tenant_id = $1`, [move.tenant_id]);
       return toTenant(rows[0]);
     });

@@ -4,7 +4,7 @@ import diagnostics from 'node:diagnostics_channel';
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { STEP_CHANNEL, TenantDbError, type MoveProgressEvent, type Platform, type StepMessage, type Tenant } from '../../src/index.js';
+import { STEP_CHANNEL, TenantDbError, type MoveProgressEvent, type Platform, type StepMessage, type StepName, type Tenant } from '../../src/index.js';
 import { freePort, startPostgres, type RunningServer } from '../../scripts/dev-servers.js';
 import { crashAt } from '../support/crash.js';
 import { adminQuery, useTestPlatform } from '../support/env.js';
@@ -63,6 +63,22 @@ describe.skipIf(Boolean(skipReason))('tenants.move', () => {
 
   async function databasesOf(server: 'a' | 'b'): Promise<string[]> {
     return (await on<{ datname: string }>(server, 'postgres', "SELECT datname FROM pg_database WHERE datname LIKE 'tenant\\_%'")).map((d) => d.datname);
+  }
+
+  /** Runs one statement on a server, synchronously (in a child process): a step subscriber does it before the next step. */
+  function runSqlNow(server: 'a' | 'b', database: string, sql: string): void {
+    const script = `import pg from 'pg'; const c = new pg.Client(process.argv[1]); await c.connect(); await c.query(process.argv[2]); await c.end();`;
+    execFileSync(process.execPath, ['--input-type=module', '-e', script, `${serverOf(server)}/${database}`, sql], { cwd: repoRoot });
+  }
+
+  /** Runs `fn` when the move of `tenant` publishes `step`, until `off()`. */
+  function atStep(at: StepName, tenant: Tenant, fn: () => void): { off(): void } {
+    const listener = (message: unknown): void => {
+      const m = message as StepMessage;
+      if (m.step === at && m.tenantId === tenant.id) fn();
+    };
+    diagnostics.subscribe(STEP_CHANNEL, listener);
+    return { off: () => diagnostics.unsubscribe(STEP_CHANNEL, listener) };
   }
 
   /** A tenant on `server` with app tables made through ctx.query: a sequence, an identity, an index, a check. */
@@ -214,19 +230,13 @@ describe.skipIf(Boolean(skipReason))('tenants.move', () => {
     expect((down as Error).message).not.toContain('postgres:postgres');
 
     // Once the target is in sync and writes are blocked, someone takes the tenant's database name there.
-    const squat = (message: unknown): void => {
-      const m = message as StepMessage;
-      if (m.step !== 'move:caught-up' || m.tenantId !== tenant.id) return;
-      const script = `import pg from 'pg'; const c = new pg.Client(process.argv[1]); await c.connect(); await c.query(process.argv[2]); await c.end();`;
-      execFileSync(process.execPath, ['--input-type=module', '-e', script, `${serverOf('b')}/postgres`, `CREATE DATABASE "${tenant.databaseName}"`], { cwd: repoRoot });
-    };
-    diagnostics.subscribe(STEP_CHANNEL, squat);
+    const squat = atStep('move:caught-up', tenant, () => runSqlNow('b', 'postgres', `CREATE DATABASE "${tenant.databaseName}"`));
     const writers = startWriters(tenant, 2);
     let failure: unknown;
     try {
       failure = await platform.tenants.move(tenant.id, 'b').catch((err: unknown) => err);
     } finally {
-      diagnostics.unsubscribe(STEP_CHANNEL, squat);
+      squat.off();
     }
     const written = await writers.stop();
     expect(failure).toBeInstanceOf(TenantDbError);
@@ -236,6 +246,23 @@ describe.skipIf(Boolean(skipReason))('tenants.move', () => {
     expect(await databasesOf('b')).toContain(tenant.databaseName);
     await on('b', 'postgres', `DROP DATABASE "${tenant.databaseName}"`);
     expect(await leftovers()).toEqual([]);
+  });
+
+  it('a migration that changes the schema during a logical move: the move is undone (DDL does not replicate), nothing is lost', async () => {
+    const tenant = await appTenant('Migrating Co', 'a');
+    const alter = atStep('move:copied', tenant, () => runSqlNow('a', tenant.databaseName, 'ALTER TABLE orders ADD COLUMN late text'));
+    let failure: unknown;
+    try {
+      failure = await platform.tenants.move(tenant.id, 'b').catch((err: unknown) => err);
+    } finally {
+      alter.off();
+    }
+    expect(failure).toMatchObject({ code: 'CONFLICT' });
+    await expectIntact(tenant, 'a', []);
+    expect(await leftovers()).toEqual([]);
+    // Moved again, the new column goes along.
+    expect((await platform.tenants.move(tenant.id, 'b')).method).toBe('logical');
+    expect(await on('b', tenant.databaseName, "SELECT 1 FROM information_schema.columns WHERE table_name = 'orders' AND column_name = 'late'")).toHaveLength(1);
   });
 
   it.each([
