@@ -43,6 +43,12 @@ export interface StartOptions {
    * port restarts the same server (a fault test does), and URLs given out before stay valid.
    */
   port?: number;
+  /**
+   * More settings of the embedded server, each passed as `-c name=value`: e.g. `{ wal_level: 'logical',
+   * max_wal_senders: 10, max_replication_slots: 10 }` for a server that publishes (a tenant move's source).
+   * Default: none.
+   */
+  settings?: Record<string, string | number>;
 }
 
 /** A free TCP port on loopback. */
@@ -202,6 +208,7 @@ async function startEmbeddedPostgres(opts: StartOptions): Promise<RunningServer>
     // Throwaway test data: durability buys nothing here and costs seconds.
     '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off',
     '-c', `max_connections=${opts.maxConnections ?? 200}`, '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=',
+    ...Object.entries(opts.settings ?? {}).flatMap(([name, value]) => ['-c', `${name}=${value}`]),
   ];
   const child = spawn(bin.postgres, flags, { ...user, env: { ...process.env, LC_MESSAGES: 'C' }, stdio: ['ignore', 'ignore', 'pipe'] });
   const killOnExit = (): void => void child.kill('SIGINT');

@@ -11,6 +11,7 @@ export const COMMAND_NAMES = [
   'tenants deactivate',
   'tenants activate',
   'tenants drop',
+  'tenants move',
   'sweep',
   'reset',
   'demo',
@@ -51,6 +52,8 @@ export interface CliArgs {
   createdBy: string | undefined;
   /** `--server NAME` of `tenants create`. */
   server: string | undefined;
+  /** `--to SERVER` of `tenants move`. */
+  to: string | undefined;
   /** `--older-than-ms N` of `sweep`. */
   olderThanMs: number | undefined;
 }
@@ -69,6 +72,7 @@ const OPTIONS = {
   name: { type: 'string' },
   'created-by': { type: 'string' },
   server: { type: 'string' },
+  to: { type: 'string' },
   'older-than-ms': { type: 'string' },
 } as const;
 
@@ -96,12 +100,13 @@ const SPECS: Record<CommandName, CommandSpec> = {
   'tenants deactivate': { options: [], operands: [1, 1] },
   'tenants activate': { options: [], operands: [1, 1] },
   'tenants drop': { options: ['yes'], operands: [1, 1], required: ['yes'] },
+  'tenants move': { options: ['to'], operands: [1, 1], required: ['to'] },
   sweep: { options: ['tenant', 'older-than-ms'], operands: [0, 0] },
   reset: { options: ['yes'], operands: [0, 0], required: ['yes'] },
   demo: { options: [], operands: [0, 0] },
 };
 
-const TENANTS_SUBCOMMANDS = ['create', 'list', 'deactivate', 'activate', 'drop'];
+const TENANTS_SUBCOMMANDS: string[] = COMMAND_NAMES.filter((c) => c.startsWith('tenants ')).map((c) => c.slice('tenants '.length));
 
 function integer(value: string | undefined, option: string, min: number): number | undefined {
   if (value === undefined) return undefined;
@@ -158,6 +163,7 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
     name: values.name,
     createdBy: values['created-by'],
     server: values.server,
+    to: values.to,
     olderThanMs: undefined,
   };
   if (args.version) return args;

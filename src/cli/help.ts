@@ -47,6 +47,11 @@ const COMMANDS: Record<CommandName, string> = {
   Undoes deactivate.`,
   'tenants drop': `tenantdb tenants drop ID --yes
   Drops the tenant's database, deletes its stored documents and its registry row. Needs --yes.`,
+  'tenants move': `tenantdb tenants move ID --to SERVER
+  Moves a live tenant's database to another tenant server (a name of tenantServers, so --config):
+  logical replication when the source has wal_level = logical (writes wait only for the final
+  catch-up), else a copy (writes wait throughout). A failure leaves the tenant where it was; exit 1.
+  Progress on stderr, one line per step.`,
   sweep: `tenantdb sweep [--tenant ID] [--older-than-ms N]
   Deletes stored objects no file references and aborts stale multipart uploads, older than
   --older-than-ms (default one hour); every tenant, or only --tenant.`,

@@ -1,4 +1,4 @@
-import type { FleetProgressEvent } from '../index.js';
+import type { FleetProgressEvent, MoveProgressEvent } from '../index.js';
 import { errorLine } from './output.js';
 
 /** Where progress goes: stderr, or a test's stand-in. */
@@ -69,4 +69,15 @@ export function createFleetProgress(stream: ProgressStream, label: string, scrub
       }
     },
   };
+}
+
+/**
+ * One line of a move's progress (`tenants move`), e.g. `move: syncing 3/5 tables (logical)` or
+ * `move: copied public.orders (1200 rows)`.
+ */
+export function moveProgressLine(event: MoveProgressEvent): string {
+  const method = event.method ? ` (${event.method})` : '';
+  if (event.phase === 'copying') return `move: copied ${event.table ?? '?'} (${event.rows ?? 0} rows)`;
+  if (event.phase === 'syncing') return `move: syncing ${event.tablesDone ?? 0}/${event.tables ?? 0} tables${method}`;
+  return `move: ${event.phase}${method}`;
 }

@@ -14,6 +14,7 @@ import {
   tenantsDeactivateCommand,
   tenantsDropCommand,
   tenantsListCommand,
+  tenantsMoveCommand,
 } from './commands/tenants.js';
 import { loadPlatformOptions } from './config.js';
 import { helpText } from './help.js';
@@ -40,6 +41,7 @@ const COMMANDS: Record<CommandName, Command> = {
   'tenants deactivate': tenantsDeactivateCommand,
   'tenants activate': tenantsActivateCommand,
   'tenants drop': tenantsDropCommand,
+  'tenants move': tenantsMoveCommand,
   sweep: sweepCommand,
   reset: resetCommand,
   demo: demoCommand,

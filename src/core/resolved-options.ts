@@ -25,6 +25,7 @@ export interface ResolvedPoolOptions {
   statementTimeoutMs: number | undefined;
   /** 0: none. */
   idleInTransactionTimeoutMs: number;
+  moveWaitMs: number;
 }
 
 /** The platform's options, checked, with every default filled in (see `PlatformOptions`). @internal */

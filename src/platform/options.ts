@@ -62,6 +62,12 @@ export interface PoolOptions {
    * frees its connection and its locks. 0 turns it off. Default: 60 000.
    */
   idleInTransactionTimeoutMs?: number;
+  /**
+   * How long a scope of a tenant being moved (`tenants.move`) waits for the move's switch when writes are
+   * blocked, before UNAVAILABLE (retryable): new scopes of this process, and scopes of any process whose
+   * connection to the old database is refused. Default: 10 000.
+   */
+  moveWaitMs?: number;
 }
 
 /** A tenant server: where its tenant traffic goes (`url`, which may be a pooler) and a direct `adminUrl`. */
@@ -245,6 +251,7 @@ export function resolveOptions(options: PlatformOptions): ResolvedOptions {
     connectTimeoutMs: positiveInt(pool.connectTimeoutMs, 'pool.connectTimeoutMs', 10_000),
     statementTimeoutMs: positiveInt(pool.statementTimeoutMs, 'pool.statementTimeoutMs', undefined),
     idleInTransactionTimeoutMs: nonNegativeInt(pool.idleInTransactionTimeoutMs, 'pool.idleInTransactionTimeoutMs', 60_000),
+    moveWaitMs: positiveInt(pool.moveWaitMs, 'pool.moveWaitMs', 10_000),
   };
   // Checked now, not at the first upload.
   resolveS3StoreLimits(s3);

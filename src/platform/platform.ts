@@ -238,6 +238,10 @@ class PlatformImpl implements Platform {
       pools,
       store,
       onChange: (id) => this.#scopes.forget(id),
+      moveGate: {
+        block: (id, drainMs) => this.#scopes.block(id, drainMs),
+        unblock: (id) => this.#scopes.unblock(id),
+      },
     });
     this.#tenants = tenants;
     this.tenants = withTenantDbErrors(tenants);
@@ -246,6 +250,7 @@ class PlatformImpl implements Platform {
       tenants,
       pools,
       cacheMs: options.tenantCacheMs,
+      moveWaitMs: options.pool.moveWaitMs,
       documents: (scope) =>
         withTenantDbErrors(
           new DocumentsServiceImpl(scope, { store: store(), prefix: options.s3.prefix, maxBytes: options.documents.maxBytes, logger }),

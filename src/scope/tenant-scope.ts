@@ -7,6 +7,7 @@ import { ROLES, type Role } from '../memberships/types.js';
 import type { PlatformContext } from '../core/platform-context.js';
 import { isAbortSignal } from '../storage/upload-aborted.js';
 import { isUuid } from '../util/uuid.js';
+import { isClosedOrMissingDatabase, isSessionEndedByServer } from '../util/pg-errors.js';
 import type { Tenant } from '../tenants/types.js';
 import type { Queryable, TenantContext, WithTenantOptions } from './types.js';
 import type { PoolKey } from '../pools/types.js';
@@ -44,6 +45,23 @@ export interface ScopePools {
 export interface ScopeTenants {
   find(idOrDatabaseName: string): Promise<Tenant | undefined>;
   poolKey(tenant: Pick<Tenant, 'id' | 'server' | 'databaseName'>): PoolKey;
+  /** Whether a move of the tenant is under way, in any process. */
+  isMoving(tenantId: string): Promise<boolean>;
+}
+
+/**
+ * Where a scope goes on when its tenant's database refused it (see TenantScopes.relocate); with `onlyIfMoving`,
+ * only while a move of the tenant is under way (else `err` is thrown).
+ */
+type Relocate = (tenant: Tenant, key: PoolKey, err: unknown, onlyIfMoving: boolean) => Promise<PoolKey>;
+
+/** How many times one call of a scope goes again after its tenant's database refused it. */
+const MAX_RELOCATIONS = 3;
+
+/** A wait for a move's switch (see TenantScopes.block). */
+interface MoveWait {
+  done: Promise<void>;
+  open(): void;
 }
 
 class TenantContextImpl implements TenantContext {
@@ -51,8 +69,9 @@ class TenantContextImpl implements TenantContext {
   readonly role: Role | undefined;
   readonly userId: string | undefined;
   readonly signal: AbortSignal | undefined;
-  readonly #key: PoolKey;
+  #key: PoolKey;
   readonly #pools: ScopePools;
+  readonly #relocate: Relocate;
   readonly #documentsFactory: (ctx: TenantContext) => DocumentsService;
   #documents: DocumentsService | undefined;
 
@@ -64,6 +83,7 @@ class TenantContextImpl implements TenantContext {
     pools: ScopePools,
     documents: (ctx: TenantContext) => DocumentsService,
     signal: AbortSignal | undefined,
+    relocate: Relocate,
   ) {
     this.tenant = tenant;
     this.role = role;
@@ -72,14 +92,30 @@ class TenantContextImpl implements TenantContext {
     this.#key = key;
     this.#pools = pools;
     this.#documentsFactory = documents;
+    this.#relocate = relocate;
   }
 
   query<R extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, params?: unknown[]): Promise<pg.QueryResult<R>> {
-    return this.#pools.query<R>(this.#key, sql, params);
+    const run = (): Promise<pg.QueryResult<R>> => this.#pools.query<R>(this.#key, sql, params);
+    return run().catch((err: unknown) => this.#again(err, run, 0, true));
   }
 
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
-    return this.#pools.transaction(this.#key, fn);
+    const run = (): Promise<T> => this.#pools.transaction(this.#key, fn);
+    return run().catch((err: unknown) => this.#again(err, run, 0, false));
+  }
+
+  /**
+   * A connect refused because the tenant's database is closed or gone (a move blocked or dropped it; nothing
+   * ran): the scope reads the registry again and goes on where the tenant is now, a few times at most. So
+   * does a single query whose session a move ended under it (the server aborted it: it did not commit).
+   */
+  async #again<T>(err: unknown, run: () => Promise<T>, attempt: number, single: boolean): Promise<T> {
+    if (attempt >= MAX_RELOCATIONS) throw err;
+    const refused = err instanceof TenantDbError && isClosedOrMissingDatabase(err);
+    if (!refused && !(single && isSessionEndedByServer(err))) throw err;
+    this.#key = await this.#relocate(this.tenant, this.#key, err, !refused);
+    return run().catch((next: unknown) => this.#again(next, run, attempt + 1, single));
   }
 
   get documents(): DocumentsService {
@@ -99,6 +135,12 @@ export class TenantScopes {
   readonly #pools: ScopePools;
   readonly #documents: (ctx: TenantContext) => DocumentsService;
   readonly #cache: LRUCache<string, Tenant> | undefined;
+  readonly #moveWaitMs: number;
+  /** Tenants whose move blocked writes: new scopes wait for the switch (see {@link block}). */
+  readonly #moving = new Map<string, MoveWait>();
+  /** Scopes running, by tenant id: what a move's block lets finish. */
+  readonly #running = new Map<string, number>();
+  readonly #relocateFn: Relocate = (tenant, key, err, onlyIfMoving) => this.#relocate(tenant, key, err, onlyIfMoving);
   /** The pool key of each tenant object seen (cached ones are reused): computed once, not per scope. */
   readonly #keys = new WeakMap<Tenant, PoolKey>();
   /** Bumped by every change of a tenant made in this process. */
@@ -110,12 +152,76 @@ export class TenantScopes {
     pools: ScopePools;
     documents: (ctx: TenantContext) => DocumentsService;
     cacheMs: number;
+    moveWaitMs: number;
   }) {
     this.#ctx = deps.ctx;
     this.#tenants = deps.tenants;
     this.#pools = deps.pools;
     this.#documents = deps.documents;
     this.#cache = deps.cacheMs > 0 ? new LRUCache<string, Tenant>({ max: 10_000, ttl: deps.cacheMs }) : undefined;
+    this.#moveWaitMs = deps.moveWaitMs;
+  }
+
+  /**
+   * A move blocks the tenant's writes: new scopes of it wait (up to `pool.moveWaitMs`) until {@link unblock};
+   * resolves once the scopes already running finished, or after `drainMs` (the move then ends their sessions).
+   */
+  async block(tenantId: string, drainMs: number): Promise<void> {
+    if (!this.#moving.has(tenantId)) {
+      let open = (): void => {};
+      const done = new Promise<void>((resolve) => (open = resolve));
+      this.#moving.set(tenantId, { done, open });
+    }
+    const deadline = Date.now() + drainMs;
+    while ((this.#running.get(tenantId) ?? 0) > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+
+  /** The move switched or was undone: the waiting scopes go on, reading the tenant's row again. */
+  unblock(tenantId: string): void {
+    const wait = this.#moving.get(tenantId);
+    this.#moving.delete(tenantId);
+    this.forget(tenantId);
+    wait?.open();
+  }
+
+  /** Waits for a move's switch, up to `deadline`; UNAVAILABLE after it. */
+  async #waitForMove(wait: MoveWait, deadline: number, cause?: unknown): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new TenantDbError('UNAVAILABLE', 'the tenant is mid-move: its writes wait for the switch; try again', { cause })),
+        Math.max(0, deadline - Date.now()),
+      );
+    });
+    try {
+      await Promise.race([wait.done, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * The pool key a scope goes on with after its tenant's database refused a connection (`err`): where the
+   * registry puts the tenant now, once a move under way has switched (waiting for it up to `pool.moveWaitMs`,
+   * then UNAVAILABLE). With no move under way, the same key once more (or, `onlyIfMoving`, `err`); a tenant
+   * gone rethrows `err`.
+   */
+  async #relocate(tenant: Tenant, key: PoolKey, err: unknown, onlyIfMoving: boolean): Promise<PoolKey> {
+    const deadline = Date.now() + this.#moveWaitMs;
+    if (onlyIfMoving && !this.#moving.has(tenant.id) && !(await this.#tenants.isMoving(tenant.id))) throw err;
+    for (;;) {
+      const wait = this.#moving.get(tenant.id);
+      if (wait) await this.#waitForMove(wait, deadline, err);
+      this.forget(tenant.id);
+      const fresh = await this.#tenants.find(tenant.id);
+      if (!fresh || fresh.status !== 'ready') throw err;
+      const next = this.#tenants.poolKey(fresh);
+      if (next.server !== key.server || next.database !== key.database || !(await this.#tenants.isMoving(tenant.id))) return next;
+      if (Date.now() >= deadline) {
+        throw new TenantDbError('UNAVAILABLE', 'the tenant is mid-move: its writes wait for the switch; try again', { cause: err });
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
   }
 
   /** Forgets a tenant (its row changed in this process). */
@@ -170,7 +276,7 @@ export class TenantScopes {
     // The warm path: a tenant read moments ago, entered by trusted server code. No await before `fn`.
     if (userId === undefined && this.#cache) {
       const cached = this.#cache.get(typeof ref === 'string' ? ref : ref?.id);
-      if (cached?.status === 'ready' && cached.isActive) return this.#run(cached, undefined, undefined, signal, fn);
+      if (cached?.status === 'ready' && cached.isActive && !this.#moving.has(cached.id)) return this.#run(cached, undefined, undefined, signal, fn);
     }
     return this.#enter(ref, fn, userId, signal);
   }
@@ -185,6 +291,12 @@ export class TenantScopes {
     let role: Role | undefined;
     try {
       tenant = await this.#resolve(ref);
+      const wait = this.#moving.get(tenant.id);
+      if (wait) {
+        // Mid-move, writes blocked: after the switch the row names the new server.
+        await this.#waitForMove(wait, Date.now() + this.#moveWaitMs);
+        tenant = await this.#resolve(ref);
+      }
       // Inactive first: a tenant being dropped is inactive, and no longer on its way to ready.
       if (!tenant.isActive) throw new TenantDbError('TENANT_INACTIVE', 'the tenant is deactivated');
       if (tenant.status !== 'ready') throw new TenantDbError('TENANT_NOT_READY', 'the tenant database is not ready');
@@ -209,10 +321,21 @@ export class TenantScopes {
       key = this.#tenants.poolKey(tenant);
       this.#keys.set(tenant, key);
     }
-    const scope = new TenantContextImpl(tenant, role, userId, key, this.#pools, this.#documents, signal);
+    const scope = new TenantContextImpl(tenant, role, userId, key, this.#pools, this.#documents, signal, this.#relocateFn);
+    // Counted while it runs: a move's block lets the running scopes finish before it ends their sessions.
+    const id = tenant.id;
+    this.#running.set(id, (this.#running.get(id) ?? 0) + 1);
+    const finished = (): void => {
+      const left = this.#running.get(id)! - 1;
+      if (left === 0) this.#running.delete(id);
+      else this.#running.set(id, left);
+    };
     try {
-      return Promise.resolve(storage.run(scope, () => fn(scope)));
+      const running = Promise.resolve(storage.run(scope, () => fn(scope)));
+      running.then(finished, finished);
+      return running;
     } catch (err) {
+      finished();
       return Promise.reject(err);
     }
   }

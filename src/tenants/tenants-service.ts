@@ -14,7 +14,17 @@ import { decryptSecret, encryptSecret, newRolePassword, scramVerifier } from './
 import type { ServerAdmin } from './server-admin.js';
 import type { TenantTemplates } from './tenant-templates.js';
 import { tenantColumns, toTenant, type TenantRow } from './tenant-row.js';
-import type { CreateTenantInput, ListTenantsOptions, RepairResult, Tenant, TenantStats, TenantsService } from './types.js';
+import { TenantMover, type MoveGate } from './tenant-mover.js';
+import type {
+  CreateTenantInput,
+  ListTenantsOptions,
+  MoveResult,
+  MoveTenantOptions,
+  RepairResult,
+  Tenant,
+  TenantStats,
+  TenantsService,
+} from './types.js';
 import type { PoolKey } from '../pools/types.js';
 
 /** What the tenants service needs of the pool manager. */
@@ -59,6 +69,7 @@ export class TenantsServiceImpl implements TenantsService {
   readonly #store: () => ObjectStore;
   /** Called with a tenant's id whenever its row changes, so caches forget it. */
   readonly #changed: (id: string) => void;
+  readonly #mover: TenantMover;
 
   constructor(deps: {
     ctx: PlatformContext;
@@ -67,6 +78,8 @@ export class TenantsServiceImpl implements TenantsService {
     pools: TenantPools;
     store: () => ObjectStore;
     onChange: (id: string) => void;
+    /** The scopes of this process, which a move holds while writes are blocked. */
+    moveGate: MoveGate;
   }) {
     this.#ctx = deps.ctx;
     this.#admin = deps.admin;
@@ -85,6 +98,33 @@ export class TenantsServiceImpl implements TenantsService {
       },
       policy: placement,
     });
+    this.#mover = new TenantMover({
+      ctx: deps.ctx,
+      admin: deps.admin,
+      gate: deps.moveGate,
+      tenants: {
+        get: (id) => this.get(id),
+        poolKey: (tenant) => this.poolKey(tenant),
+        adminPoolKey: (tenant) => this.adminPoolKey(tenant),
+        endPool: (key) => this.#pools.endPool(key),
+        changed: (id) => this.#changed(id),
+      },
+    });
+  }
+
+  move(id: string, toServer: string, options?: MoveTenantOptions): Promise<MoveResult> {
+    try {
+      this.#ctx.assertOpen();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    // Waited for by close(), as creates are.
+    return this.#creating.track(this.#mover.move(id, toServer, options));
+  }
+
+  /** Whether a move of the tenant is under way (any process). */
+  isMoving(tenantId: string): Promise<boolean> {
+    return this.#mover.isMoving(tenantId);
   }
 
   /** Creates under way: `close()` lets them finish (or clean up) before the pools they use end. */
@@ -488,6 +528,12 @@ export class TenantsServiceImpl implements TenantsService {
       }
     }
     if (this.#ctx.options.tenantRoles) await this.#repairRotations(result);
+    const moves = await this.#mover.repair();
+    result.failed.push(...moves.failed);
+    if (moves.finished.length > 0 || moves.undone.length > 0) {
+      result.moves = { finished: moves.finished, undone: moves.undone };
+      this.#ctx.logger.info(result.moves, 'repaired tenant moves left half way');
+    }
     if (result.finished.length || result.removed.length) {
       this.#ctx.logger.info({ finished: result.finished, removed: result.removed }, 'repaired tenants left half way (provisioned or dropped)');
     }

@@ -63,6 +63,79 @@ export interface RepairResult {
   removed: string[];
   /** Tenants that could not be repaired (e.g. their server is not configured), left for a later pass. */
   failed: RepairFailure[];
+  /** Tenants whose move a crash stopped half way: finished (on the target) or undone (back on the source). */
+  moves?: { finished: string[]; undone: string[] };
+}
+
+/**
+ * How `tenants.move` copies a tenant's database: `logical` (PostgreSQL's logical replication, writes blocked
+ * only for the final catch-up), `copy` (the schema, then every table's rows through the driver, writes
+ * blocked for the whole copy).
+ */
+export type MoveMethod = 'logical' | 'copy';
+
+/**
+ * The steps of a move, as `onProgress` reports them: `preparing` (checks, the target database created),
+ * `schema` (the source's schema built on the target), `syncing` (logical: the initial copy and catch-up
+ * while writes go on), `blocked` (new writes wait; running ones finished or ended), `copying` (a table's rows,
+ * with counts), `caught-up` (the target has every committed write), `switched` (the registry names the
+ * target; writes resume there), `cleaned` (the source database, publication and slot gone), `done`.
+ */
+export type MovePhase = 'preparing' | 'schema' | 'syncing' | 'blocked' | 'copying' | 'caught-up' | 'switched' | 'cleaned' | 'done';
+
+/** One progress event of `tenants.move`. */
+export interface MoveProgressEvent {
+  phase: MovePhase;
+  tenantId: string;
+  /** The method chosen (known from `schema` on). */
+  method?: MoveMethod;
+  /** `copying`: the table (`schema.name`) whose rows were copied, and how many. */
+  table?: string;
+  rows?: number;
+  /** `syncing`: tables whose initial copy is done, of `tables`. */
+  tablesDone?: number;
+  tables?: number;
+}
+
+/** Options of `tenants.move`. */
+export interface MoveTenantOptions {
+  /** Called at each step (see {@link MovePhase}); an exception it throws is ignored. */
+  onProgress?: (event: MoveProgressEvent) => void;
+  /**
+   * `auto` (default) uses logical replication when the source can publish to the target (`wal_level =
+   * logical` there, every table with a replica identity, two distinct servers), else a copy; `copy` always copies.
+   */
+  method?: 'auto' | 'copy';
+  /**
+   * How long the block waits for this process's scopes of the tenant that are already running before it
+   * ends the source database's sessions (theirs, and other processes'). Default: 2 000.
+   */
+  drainTimeoutMs?: number;
+  /** Logical path: how long the initial copy and the catch-up may take before the move is undone. Default: 600 000. */
+  syncTimeoutMs?: number;
+}
+
+/** What `tenants.move` did. */
+export interface MoveResult {
+  /** The tenant, on its new server. */
+  tenant: Tenant;
+  /** The server it left. */
+  from: string;
+  to: string;
+  method: MoveMethod;
+  /** The whole move, from the first check to the source's cleanup. */
+  durationMs: number;
+  /**
+   * How long new scopes of the tenant were held (from the block to the switch): the longest a writer of this
+   * process waited; writers of other processes wait at most that plus one registry read.
+   */
+  blockedMs: number;
+  /** Tables copied (every table of the tenant database, `tenantdb_migrations` included). */
+  tables: number;
+  /** Rows copied through the driver (`copy`); for `logical`, the rows the target holds at the switch. */
+  rows: number;
+  /** Sequences whose values were carried over. */
+  sequences: number;
 }
 
 /** `platform.tenants`. */
@@ -87,4 +160,23 @@ export interface TenantsService {
    * once they read the tenant again (within `tenantCacheMs`). VALIDATION without `tenantRoles`.
    */
   rotateCredentials(id: string): Promise<void>;
+  /**
+   * Moves a live tenant's database to another tenant server (a key of `tenantServers`); no committed write is
+   * lost. With logical replication (the source at `wal_level = logical`, the target able to connect to the
+   * source's `adminUrl`) writes are blocked only for the final catch-up (well under a second); otherwise the
+   * database is copied through the driver with writes blocked throughout. Scopes that start meanwhile wait
+   * up to `pool.moveWaitMs`, then get UNAVAILABLE. On any failure the tenant stays, working, on its old server
+   * and nothing is left on the target; a move whose process died is finished or undone by `repair()`/`init()`.
+   *
+   * VALIDATION for an unknown or the same server (and with `tenantRoles`, not supported yet); NOT_FOUND for an
+   * unknown tenant; TENANT_NOT_READY for one not ready; CONFLICT for one being dropped or already moving.
+   *
+   * @example
+   * ```ts
+   * const result = await platform.tenants.move(tenant.id, 'eu2', { onProgress: (e) => log.info(e) });
+   * result.method;     // 'logical' | 'copy'
+   * result.blockedMs;  // how long writes waited
+   * ```
+   */
+  move(id: string, toServer: string, options?: MoveTenantOptions): Promise<MoveResult>;
 }

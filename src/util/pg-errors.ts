@@ -22,6 +22,7 @@ export const PG = {
   PROTOCOL_VIOLATION: '08P01',
   DUPLICATE_OBJECT: '42710',
   INSUFFICIENT_PRIVILEGE: '42501',
+  OBJECT_NOT_IN_PREREQUISITE_STATE: '55000',
 } as const;
 
 /** `err` itself, then the errors of its `cause` chain. */
@@ -46,6 +47,19 @@ export function isMissingDatabase(err: unknown): boolean {
     }
   }
   return false;
+}
+
+/**
+ * True when a connection to a tenant database was refused because the database is closed to connections
+ * (55000: `ALLOW_CONNECTIONS false`, as a move does to the database it leaves) or gone (3D000): the tenant
+ * may live on another server now.
+ */
+export function isClosedOrMissingDatabase(err: unknown): boolean {
+  for (const e of causeChain(err)) {
+    const state = sqlState(e);
+    if (state === PG.OBJECT_NOT_IN_PREREQUISITE_STATE) return true;
+  }
+  return isMissingDatabase(err);
 }
 
 /** True when a pooler refused a startup parameter it does not know (PgBouncer: `unsupported startup parameter`). */

@@ -2,7 +2,7 @@ import diagnostics from 'node:diagnostics_channel';
 
 /**
  * The name of the `node:diagnostics_channel` on which the library publishes each step of its multi-step
- * work as it completes: tenant provisioning, spares, template builds, drops and migrations. A subscriber
+ * work as it completes: tenant provisioning, spares, template builds, drops, migrations and moves. A subscriber
  * runs synchronously, before the next step starts: crash tests kill the process there, tracers time the
  * steps. Nothing is published when nobody subscribes.
  */
@@ -20,7 +20,13 @@ export const STEP_CHANNEL = 'tenantdb:step';
  * - `drop:marked` (status `dropping`), `drop:database` (database dropped), `drop:objects` (objects deleted);
  * - `migration:applied` (a migration's SQL and bookkeeping row ran, before COMMIT), `migration:committed`;
  * - `fleet:tenant` (a fleet run starts on a tenant), `fleet:tenant-done` (its migrations are all applied);
- * - `credentials:next` (a rotation's new password stored, before the server's changes).
+ * - `credentials:next` (a rotation's new password stored, before the server's changes);
+ * - `move:locked` (the move's lock taken), `move:registered` (its `tenant_moves` row), `move:created` (the
+ *   target database made, under its move name), `move:copied` (schema and rows there; logical: in sync),
+ *   `move:blocked` (writes refused on the source), `move:caught-up` (the target has every committed write and
+ *   the sequences), `move:renamed` (the target database under the tenant's name), `move:switched` (the
+ *   registry names the target, in one transaction with the move's phase), `move:cleaned` (the source gone).
+ *   `databaseName` is the tenant's, `server` the target.
  */
 export type StepName =
   | 'create:locked'
@@ -42,7 +48,16 @@ export type StepName =
   | 'migration:committed'
   | 'fleet:tenant'
   | 'fleet:tenant-done'
-  | 'credentials:next';
+  | 'credentials:next'
+  | 'move:locked'
+  | 'move:registered'
+  | 'move:created'
+  | 'move:copied'
+  | 'move:blocked'
+  | 'move:caught-up'
+  | 'move:renamed'
+  | 'move:switched'
+  | 'move:cleaned';
 
 /** What a subscriber of {@link STEP_CHANNEL} receives: the step and what it was done to. */
 export interface StepMessage {

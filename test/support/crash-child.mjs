@@ -2,16 +2,16 @@
 // tests run it, then check what a restart leaves. Plain JavaScript over the built package (`npm test` builds
 // first), so that a child starts in a fraction of a second.
 //
-// Environment: CRASH_OPTIONS (the platform's options, JSON), CRASH_ACTION (init | create | fleet | drop | rotate),
+// Environment: CRASH_OPTIONS (the platform's options, JSON), CRASH_ACTION (init | create | fleet | drop | rotate | move),
 // CRASH_AT (a step name), CRASH_NTH (kill at its nth occurrence, default 1), CRASH_DATABASE_PREFIX (count only
-// steps on databases whose name starts so), CRASH_NAME (the tenant to create), CRASH_TENANT (the tenant to drop or
-// rotate the credentials of).
+// steps on databases whose name starts so), CRASH_NAME (the tenant to create), CRASH_TENANT (the tenant to drop,
+// rotate the credentials of or move), CRASH_TO (the server to move it to).
 import diagnostics from 'node:diagnostics_channel';
 import { writeSync } from 'node:fs';
 import process from 'node:process';
 import { STEP_CHANNEL, createPlatform } from '../../dist/index.js';
 
-const { CRASH_OPTIONS, CRASH_ACTION, CRASH_AT, CRASH_NTH = '1', CRASH_DATABASE_PREFIX = '', CRASH_NAME, CRASH_TENANT } = process.env;
+const { CRASH_OPTIONS, CRASH_ACTION, CRASH_AT, CRASH_NTH = '1', CRASH_DATABASE_PREFIX = '', CRASH_NAME, CRASH_TENANT, CRASH_TO } = process.env;
 let seen = 0;
 diagnostics.subscribe(STEP_CHANNEL, (message) => {
   if (message.step !== CRASH_AT || !(message.databaseName ?? '').startsWith(CRASH_DATABASE_PREFIX)) return;
@@ -28,6 +28,7 @@ try {
   if (CRASH_ACTION === 'fleet') await platform.migrations.tenants.up({ concurrency: 1 });
   if (CRASH_ACTION === 'drop') await platform.tenants.drop(CRASH_TENANT);
   if (CRASH_ACTION === 'rotate') await platform.tenants.rotateCredentials(CRASH_TENANT);
+  if (CRASH_ACTION === 'move') await platform.tenants.move(CRASH_TENANT, CRASH_TO);
   writeSync(1, 'finished without reaching the step\n');
 } finally {
   await platform.close();

@@ -9,7 +9,7 @@ const CHILD = path.join(import.meta.dirname, 'crash-child.mjs');
 /** What a crash child is told to do, and where to die. */
 export interface Crash {
   options: PlatformOptions;
-  action: 'init' | 'create' | 'fleet' | 'drop' | 'rotate';
+  action: 'init' | 'create' | 'fleet' | 'drop' | 'rotate' | 'move';
   at: StepName;
   /** Die at the nth time the step is published (default 1). */
   nth?: number;
@@ -17,8 +17,10 @@ export interface Crash {
   databasePrefix?: string;
   /** The name of the tenant `create` makes. */
   name?: string;
-  /** The tenant `drop` drops, or `rotate` rotates the credentials of. */
+  /** The tenant `drop` drops, `rotate` rotates the credentials of, or `move` moves. */
   tenant?: string;
+  /** The server `move` moves the tenant to. */
+  to?: string;
 }
 
 /**
@@ -37,6 +39,7 @@ export async function crashAt(crash: Crash): Promise<StepMessage> {
     CRASH_DATABASE_PREFIX: crash.databasePrefix ?? '',
     CRASH_NAME: crash.name ?? `${crash.at} crash`,
     CRASH_TENANT: crash.tenant ?? '',
+    CRASH_TO: crash.to ?? '',
   });
   // Killed (no exit code), after printing the step it died at.
   expect(run.code, `${run.stdout}\n${run.stderr}`).toBeNull();

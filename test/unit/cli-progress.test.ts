@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { FleetProgressEvent } from '../../src/index.js';
 import { TenantDbError } from '../../src/index.js';
-import { createFleetProgress } from '../../src/cli/progress.js';
+import { createFleetProgress, moveProgressLine } from '../../src/cli/progress.js';
 
 function stream(isTTY: boolean): { write(text: string): void; isTTY: boolean; text: string } {
   return {
@@ -56,5 +56,16 @@ describe('fleet migration progress', () => {
     const progress = createFleetProgress(out, 'tenants', (t) => t.replace('s3cret', '***'));
     progress.onProgress({ ...events[3]!, error: new Error('login with s3cret refused') });
     expect(out.text).not.toContain('s3cret');
+  });
+});
+
+describe('move progress', () => {
+  it('one line per step, with the method, the tables synced and the rows copied', () => {
+    expect(moveProgressLine({ phase: 'preparing', tenantId: 't' })).toBe('move: preparing');
+    expect(moveProgressLine({ phase: 'syncing', tenantId: 't', method: 'logical', tablesDone: 3, tables: 5 })).toBe('move: syncing 3/5 tables (logical)');
+    expect(moveProgressLine({ phase: 'copying', tenantId: 't', method: 'copy', table: 'public.orders', rows: 1200 })).toBe(
+      'move: copied public.orders (1200 rows)',
+    );
+    expect(moveProgressLine({ phase: 'switched', tenantId: 't', method: 'copy' })).toBe('move: switched (copy)');
   });
 });

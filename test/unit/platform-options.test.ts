@@ -82,6 +82,7 @@ describe('createPlatform options', () => {
       connectTimeoutMs: 10_000,
       statementTimeoutMs: undefined,
       idleInTransactionTimeoutMs: 60_000,
+      moveWaitMs: 10_000,
     });
     expect(resolveOptions({ ...base, pool: { idleInTransactionTimeoutMs: 0 } }).pool.idleInTransactionTimeoutMs).toBe(0);
   });

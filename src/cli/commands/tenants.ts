@@ -1,6 +1,7 @@
 import type { Tenant } from '../../index.js';
 import type { Command, CommandContext } from '../command-context.js';
 import { formatTable, shortDate } from '../output.js';
+import { moveProgressLine } from '../progress.js';
 
 /** The tenant an operand names: its id or its database name. NOT_FOUND when none. */
 function resolve(cx: CommandContext): Promise<Tenant> {
@@ -55,4 +56,16 @@ export const tenantsDropCommand: Command = async (cx) => {
   await cx.platform.tenants.drop(tenant.id);
   cx.print(`dropped tenant ${tenant.id} "${tenant.name}" (database ${tenant.databaseName} and its documents)`);
   return { json: { dropped: { id: tenant.id, name: tenant.name, databaseName: tenant.databaseName } } };
+};
+
+/** `tenantdb tenants move ID --to SERVER`: moves the tenant's database to another tenant server. */
+export const tenantsMoveCommand: Command = async (cx) => {
+  const tenant = await resolve(cx);
+  const result = await cx.platform.tenants.move(tenant.id, cx.args.to!, { onProgress: (event) => cx.note(moveProgressLine(event)) });
+  cx.print(
+    `moved tenant ${describe(result.tenant)} from ${result.from} by ${result.method} in ${Math.round(result.durationMs)} ms ` +
+      `(writes blocked ${Math.round(result.blockedMs)} ms; ${result.tables} tables, ${result.sequences} sequences)`,
+  );
+  const { tenant: moved, ...rest } = result;
+  return { json: { moved: { id: moved.id, name: moved.name, databaseName: moved.databaseName, ...rest } } };
 };
