@@ -22,6 +22,8 @@ export interface ResolvedPoolOptions {
   statementTimeoutMs: number | undefined;
   /** 0: none. */
   idleInTransactionTimeoutMs: number;
+  /** Undefined: none. */
+  sharedBudget: { maxConnections: number } | undefined;
 }
 
 /** The platform's options, checked, with every default filled in (see `PlatformOptions`). @internal */
