@@ -9,7 +9,16 @@ export type {
   ServerStats,
 } from './platform/platform.js';
 export type { PoolStats, ConnectionStats } from './pools/tenant-pool-manager.js';
-export type { PlatformOptions, S3Options, S3Credentials, DocumentsOptions, PoolOptions, TenantServerOptions, Logger } from './platform/options.js';
+export type {
+  PlatformOptions,
+  S3Options,
+  S3Credentials,
+  DocumentsOptions,
+  PoolOptions,
+  SharedBudgetOptions,
+  TenantServerOptions,
+  Logger,
+} from './platform/options.js';
 export type { PlacementInput, PlacementPolicy, ServerLoad } from './tenants/placement.js';
 export { TenantDbError, isTenantDbError, ERROR_CODES, HTTP_STATUS } from './errors.js';
 export type { TenantDbErrorCode, TenantDbErrorOptions } from './errors.js';

@@ -2,12 +2,13 @@ import pg from 'pg';
 import type { ResolvedOptions, ResolvedServer } from '../core/resolved-options.js';
 import { TenantDbError } from '../errors.js';
 import { answersSoFar, endedBeforeAnswering } from '../pools/pg-internals.js';
-import { TenantPoolManager } from '../pools/tenant-pool-manager.js';
+import { sharedBudgetNamespace } from '../pools/shared-budget.js';
+import { TenantPoolManager, type SharedBudgetSettings } from '../pools/tenant-pool-manager.js';
 import type { Logger } from '../util/logger.js';
 import { isSingleStatement } from '../util/pg-errors.js';
-import { redactUrl, withDatabase } from '../util/redact.js';
+import { databaseOf, redactUrl, withDatabase } from '../util/redact.js';
 import { LockSession } from './lock-session.js';
-import { clientConnector, timedClientClass, type Connector } from './timed-client.js';
+import { clientConnector, openClient, timedClientClass, type Connector } from './timed-client.js';
 
 function closedError(): TenantDbError {
   return new TenantDbError('CLOSED', 'the platform was closed');
@@ -48,6 +49,30 @@ function retryQueriesOnEndedSessions(pool: pg.Pool, attempts: number, logger: Lo
 }
 
 /**
+ * With `pool.sharedBudget`: each tenant server's control connection, direct on its `adminUrl` (session
+ * advisory locks do not survive a transaction-mode pooler), on `postgres` (advisory locks are per database,
+ * and every process must count in the same one), slots namespaced by the main database and the server name.
+ */
+function sharedBudgetSettings(options: ResolvedOptions): SharedBudgetSettings | undefined {
+  const shared = options.pool.sharedBudget;
+  if (!shared) return undefined;
+  const mainDatabase = databaseOf(options.mainAdminUrl);
+  return {
+    maxConnections: shared.maxConnections,
+    control: (name) => {
+      if (!Object.hasOwn(options.tenantServers, name)) return undefined;
+      const { adminUrl } = options.tenantServers[name]!;
+      const url = withDatabase(adminUrl, 'postgres');
+      return {
+        connect: () => openClient(url, options.pool.connectTimeoutMs),
+        label: redactUrl(adminUrl),
+        namespace: sharedBudgetNamespace(mainDatabase, name),
+      };
+    },
+  };
+}
+
+/**
  * The one owner of every connection a platform opens, each with the connect timeout, an `'error'`
  * listener and its own sizing rule:
  *
@@ -55,7 +80,8 @@ function retryQueriesOnEndedSessions(pool: pg.Pool, attempts: number, logger: Lo
  * - `locks`: the lock session on `mainAdminUrl` (one connection, one more while a template is built);
  * - `admin(server)`: a small pool per tenant server on its `adminUrl`'s `postgres` database
  *   (`pool.maxAdminConnections`), for CREATE/DROP DATABASE and the like;
- * - `tenants`: the tenant pools inside the connection budget of their server (`pool.maxConnections` each);
+ * - `tenants`: the tenant pools inside the connection budget of their server (`pool.maxConnections` each),
+ *   and with `pool.sharedBudget` one control connection per server on its `adminUrl`'s `postgres` database;
  * - `direct(url)`: one connection per migration command, ended after it.
  *
  * `close()` ends them in the one order that strands nobody: tenant pools (draining lent clients), admin
@@ -77,7 +103,7 @@ export class Connections {
     this.#options = options;
     this.#logger = options.logger;
     this.locks = new LockSession(options.mainAdminUrl, options.pool.connectTimeoutMs, options.logger);
-    this.tenants = new TenantPoolManager(options.pool, options.logger);
+    this.tenants = new TenantPoolManager(options.pool, options.logger, { sharedBudget: sharedBudgetSettings(options) });
   }
 
   /** The main pool, opened on first use; CLOSED once `close()` ended it (or began before it was ever opened). */

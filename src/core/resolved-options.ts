@@ -26,6 +26,8 @@ export interface ResolvedPoolOptions {
   /** 0: none. */
   idleInTransactionTimeoutMs: number;
   moveWaitMs: number;
+  /** Undefined: none. */
+  sharedBudget: { maxConnections: number } | undefined;
 }
 
 /** The platform's options, checked, with every default filled in (see `PlatformOptions`). @internal */

@@ -31,6 +31,23 @@ export interface PoolOptions {
    * idle one of the same server (of the tenant asked for least often lately, then least recently). Default: 50.
    */
   maxConnections?: number;
+  /**
+   * One connection budget shared by every process of the platform, per tenant server: all processes
+   * together open at most `maxConnections` connections to the tenant databases of each server, on top of
+   * each process's own `maxConnections`. A process takes a slot (a session advisory lock, on one direct
+   * control connection per process and server to the `postgres` database of the server's `adminUrl`) before
+   * it opens a tenant connection, and gives it back once that connection has closed; a killed process's
+   * slots free themselves when the server notices its control connection is gone. A process that finds no
+   * slot free closes its own idle connections on that server, then waits up to `acquireTimeoutMs`
+   * (UNAVAILABLE). The server's `adminUrl` must be direct or a session-mode pooler. Default: none.
+   *
+   * @example
+   * ```ts
+   * // 3 processes × 20 would be 60; the server takes 30 tenant connections at most.
+   * createPlatform({ ...options, pool: { maxConnections: 20, sharedBudget: { maxConnections: 30 } } });
+   * ```
+   */
+  sharedBudget?: SharedBudgetOptions;
   /** An idle pool closes after this many milliseconds. Default: 30 000. */
   idleMs?: number;
   /**
@@ -68,6 +85,12 @@ export interface PoolOptions {
    * connection to the old database is refused. Default: 10 000.
    */
   moveWaitMs?: number;
+}
+
+/** `pool.sharedBudget`: a connection budget every process of the platform shares, per tenant server. */
+export interface SharedBudgetOptions {
+  /** Connections of all processes together to the tenant databases of one server. A positive integer. */
+  maxConnections: number;
 }
 
 /** A tenant server: where its tenant traffic goes (`url`, which may be a pooler) and a direct `adminUrl`. */
@@ -162,6 +185,15 @@ function tenantRoles(options: PlatformOptions): { tenantRoles: boolean; credenti
   return { tenantRoles: enabled, credentialsKey: options.credentialsKey === undefined ? undefined : parseCredentialsKey(options.credentialsKey) };
 }
 
+/** `pool.sharedBudget`, checked. */
+function sharedBudget(value: unknown): { maxConnections: number } | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'object' || value === null) fail('pool.sharedBudget must be an object: { maxConnections }');
+  const { maxConnections } = value as { maxConnections?: unknown };
+  if (maxConnections === undefined) fail('pool.sharedBudget.maxConnections is required');
+  return { maxConnections: positiveInt(maxConnections, 'pool.sharedBudget.maxConnections', 0) };
+}
+
 function fail(message: string): never {
   throw new TenantDbError('VALIDATION', message);
 }
@@ -252,6 +284,7 @@ export function resolveOptions(options: PlatformOptions): ResolvedOptions {
     statementTimeoutMs: positiveInt(pool.statementTimeoutMs, 'pool.statementTimeoutMs', undefined),
     idleInTransactionTimeoutMs: nonNegativeInt(pool.idleInTransactionTimeoutMs, 'pool.idleInTransactionTimeoutMs', 60_000),
     moveWaitMs: positiveInt(pool.moveWaitMs, 'pool.moveWaitMs', 10_000),
+    sharedBudget: sharedBudget(pool.sharedBudget),
   };
   // Checked now, not at the first upload.
   resolveS3StoreLimits(s3);

@@ -279,7 +279,7 @@ class PlatformImpl implements Platform {
 
   stats(): PlatformStats {
     const stats = this.#pools.stats();
-    const { maxConnections } = this.#ctx.options.pool;
+    const { maxConnections, sharedBudget } = this.#ctx.options.pool;
     // By server name: the pool keys name their server (its `url` and its `adminUrl` share one budget).
     const open: Record<string, number> = {};
     const servers: Record<string, ServerStats> = {};
@@ -288,6 +288,7 @@ class PlatformImpl implements Platform {
       const budget = stats.servers[name];
       open[name] = budget?.open ?? 0;
       servers[name] = { connections: { open: open[name], max: budget?.max ?? maxConnections }, waiting: budget?.waiting ?? 0 };
+      if (sharedBudget) servers[name].sharedBudget = { held: budget?.shared?.held ?? 0, max: sharedBudget.maxConnections };
     }
     return { pools: stats.pools, connections: { open: stats.connections.open, max: maxConnections * names.length, servers: open }, servers };
   }

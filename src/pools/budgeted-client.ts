@@ -1,5 +1,5 @@
 import pg from 'pg';
-import type { BudgetSlot, ConnectionBudget } from './connection-budget.js';
+import type { BudgetSlot, SlotSource } from './connection-budget.js';
 import { destroySocket } from './pg-internals.js';
 import { ScramKeyClient } from '../util/scram.js';
 
@@ -29,13 +29,14 @@ type ConnectCallback = ((err: Error) => void) | ((err: null, client: pg.Client) 
  * @internal
  */
 export class BudgetedClient extends ScramKeyClient {
-  readonly #budget: ConnectionBudget;
+  readonly #budget: SlotSource;
   readonly #hooks: BudgetedClientHooks;
   readonly #abort = new AbortController();
   #slot: BudgetSlot | undefined;
+  #closing = false;
   #state: 'new' | 'waiting' | 'socket' | 'closed' = 'new';
 
-  constructor(config: pg.ClientConfig | undefined, budget: ConnectionBudget, hooks: BudgetedClientHooks) {
+  constructor(config: pg.ClientConfig | undefined, budget: SlotSource, hooks: BudgetedClientHooks) {
     // Copy with descriptors: pg-pool hides `password` as a non-enumerable property, which a spread would drop.
     const own = (config ? Object.defineProperties({}, Object.getOwnPropertyDescriptors(config)) : {}) as pg.ClientConfig;
     own.connectionTimeoutMillis = hooks.connectTimeoutMs;
@@ -54,6 +55,11 @@ export class BudgetedClient extends ScramKeyClient {
     return this.#slot !== undefined && !this.#slot.released;
   }
 
+  /** True once it was told to end (or forced closed): its slot comes back without further action. */
+  get closing(): boolean {
+    return this.#closing;
+  }
+
   override connect(): Promise<pg.Client>;
   override connect(callback: ConnectCallback): void;
   override connect(callback?: ConnectCallback): Promise<pg.Client> | void {
@@ -70,6 +76,7 @@ export class BudgetedClient extends ScramKeyClient {
   override end(callback: (err: Error) => void): void;
   override end(callback?: (err: Error) => void): Promise<void> | void {
     // Still waiting for a slot: stop waiting, nothing was opened.
+    this.#closing = true;
     this.#abort.abort(new Error('Connection terminated'));
     this.#slot?.markClosing();
     return callback ? super.end(callback) : super.end();
@@ -77,6 +84,7 @@ export class BudgetedClient extends ScramKeyClient {
 
   /** Closes the connection now, whatever it is doing (a running query fails). */
   forceClose(): void {
+    this.#closing = true;
     this.#abort.abort(new Error('Connection terminated'));
     this.#slot?.markClosing();
     if (this.#state === 'socket') destroySocket(this);
@@ -124,7 +132,7 @@ export class BudgetedClient extends ScramKeyClient {
 
 /** The `Client` class to give one `pg.Pool`: {@link BudgetedClient} bound to a budget and that pool's hooks. @internal */
 export function budgetedClientClass(
-  budget: ConnectionBudget,
+  budget: SlotSource,
   hooks: BudgetedClientHooks,
 ): new (config?: pg.ClientConfig) => BudgetedClient {
   return class PooledBudgetedClient extends BudgetedClient {

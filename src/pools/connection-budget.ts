@@ -14,6 +14,12 @@ export interface BudgetSlot {
   readonly released: boolean;
 }
 
+/** Where a connection takes its slot (or slots) before it opens: a {@link ConnectionBudget}, or more than one. */
+export interface SlotSource {
+  /** A slot; rejects with UNAVAILABLE when none frees up in time, CLOSED once closed, the signal's reason on abort. */
+  acquire(options?: { signal?: AbortSignal }): Promise<BudgetSlot>;
+}
+
 /** Options of {@link ConnectionBudget}. */
 export interface ConnectionBudgetOptions {
   /** How long {@link ConnectionBudget.acquire} waits for a slot before UNAVAILABLE. Default: 30 000 ms. */
@@ -44,7 +50,7 @@ interface Waiter {
  * try { await openConnection(); } finally { slot.release(); }
  * ```
  */
-export class ConnectionBudget {
+export class ConnectionBudget implements SlotSource {
   /** The ceiling. */
   readonly max: number;
   readonly #timeoutMs: number;

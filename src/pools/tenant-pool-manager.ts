@@ -4,9 +4,10 @@ import type pg from 'pg';
 import { TenantDbError } from '../errors.js';
 import { silentLogger, type Logger } from '../util/logger.js';
 import { connectFailure, isMissingDatabase, isRefusedStartupParameter, isSingleStatement } from '../util/pg-errors.js';
-import { ConnectionBudget } from './connection-budget.js';
+import { ConnectionBudget, type SlotSource } from './connection-budget.js';
 import { chooseEvictions } from './eviction.js';
 import { FrequencySketch } from './frequency-sketch.js';
+import { inBoth, SharedBudget } from './shared-budget.js';
 import { lend, lendForOneQuery, RELEASED, type Lease } from './lease.js';
 import { answersSoFar, endedBeforeAnswering } from './pg-internals.js';
 import { drainPools, TenantPool, type ServerSettings, type TenantPoolSettings } from './tenant-pool.js';
@@ -16,6 +17,7 @@ import type {
   PooledClient,
   PoolManagerStats,
   Queryable,
+  SharedBudgetSettings,
   TenantPoolManagerExtras,
   TenantPoolManagerOptions,
 } from './types.js';
@@ -28,6 +30,8 @@ export type {
   PoolManagerStats,
   PoolStats,
   Queryable,
+  SharedBudgetControl,
+  SharedBudgetSettings,
   TenantPoolManagerExtras,
   TenantPoolManagerOptions,
 } from './types.js';
@@ -72,7 +76,8 @@ export class TenantPoolManager {
   /** One budget per tenant server, by name (see budgetName), created on first use. */
   readonly #budgets = new Map<string, ServerBudget>();
   /** What every pool is told, but its server and its budget (see #budgetOf). */
-  readonly #poolSettings: Omit<TenantPoolSettings, 'server' | 'budget' | 'budgetWanted' | 'returned'>;
+  readonly #poolSettings: Omit<TenantPoolSettings, 'server' | 'budget' | 'slots' | 'budgetWanted' | 'returned'>;
+  readonly #shared: SharedBudgetSettings | undefined;
   readonly #cache: LRUCache<string, TenantPool>;
   /** Pools out of the cache whose connections are not all closed yet. */
   readonly #draining = new Set<TenantPool>();
@@ -98,6 +103,7 @@ export class TenantPoolManager {
     this.#begin = { startup, local: `${startup}${statement === undefined ? '' : `; SET LOCAL statement_timeout = ${statement}`}` };
     this.#logger = logger;
     this.#drainTimeoutMs = extras.drainTimeoutMs ?? 10_000;
+    this.#shared = extras.sharedBudget;
     this.#frequency = new FrequencySketch(options.maxConnections);
     this.#poolSettings = {
       max: options.maxConnectionsPerTenant,
@@ -312,8 +318,9 @@ export class TenantPoolManager {
     const servers: Record<string, BudgetStats> = {};
     let open = 0;
     let max = 0;
-    for (const [name, { budget }] of this.#budgets) {
-      servers[name] = { open: budget.inUse, max: budget.max, waiting: budget.waiting };
+    for (const [name, { budget, shared }] of this.#budgets) {
+      servers[name] = { open: budget.inUse, max: budget.max, waiting: budget.waiting + (shared?.waiting ?? 0) };
+      if (shared) servers[name].shared = { held: shared.held, max: shared.max };
       open += budget.inUse;
       max += budget.max;
     }
@@ -348,11 +355,16 @@ export class TenantPoolManager {
     this.#closed = true;
     clearTimeout(this.#sweepTimer);
     this.#sweepTimer = undefined;
-    for (const { budget } of this.#budgets.values()) budget.close();
+    for (const { budget, shared } of this.#budgets.values()) {
+      budget.close();
+      shared?.stop();
+    }
     this.#cache.clear();
     const pools = [...this.#draining];
     for (const pool of pools) pool.endNow(new TenantDbError('CLOSED', 'the tenant pool manager was closed'));
     await drainPools(pools, this.#drainTimeoutMs, this.#logger);
+    // Last: ending a control connection gives back every slot it still held.
+    await Promise.all([...this.#budgets.values()].map(({ shared }) => shared?.close()));
   }
 
   async #lease(key: PoolKey): Promise<Lease> {
@@ -397,13 +409,31 @@ export class TenantPoolManager {
       timeoutMs: this.#options.acquireTimeoutMs,
       onWait: () => this.#scheduleReclaim(created),
     });
+    const control = this.#shared?.control(name);
+    const shared =
+      control &&
+      new SharedBudget({
+        ...control,
+        max: this.#shared!.maxConnections,
+        timeoutMs: this.#options.acquireTimeoutMs,
+        logger: this.#logger,
+        onWait: () => this.#scheduleReclaim(created),
+        onShortfall: () => this.#shed(created),
+        // Connections already closing free slots anyway.
+        onOthersWaiting: (count) => {
+          if (!this.#closed) this.#closeIdle(created, count - (shared?.closing ?? 0));
+        },
+      });
+    const slots: SlotSource = shared ? inBoth(budget, shared) : budget;
     const created: ServerBudget = {
       name,
       budget,
+      shared,
       reclaimScheduled: false,
       poolSettings: {
         ...this.#poolSettings,
         budget,
+        slots,
         budgetWanted: () => this.#budgetWanted(created),
         returned: (client, destroy) => {
           this.#giveBack(created, client, destroy);
@@ -451,9 +481,13 @@ export class TenantPoolManager {
     return this.#reclaimNeed(server) > 0;
   }
 
-  /** Slots of the server's budget wanted by waiters beyond those that closing connections will free. */
-  #reclaimNeed({ budget }: ServerBudget): number {
-    return budget.waiting - budget.closing;
+  /**
+   * Slots of the server's budget wanted by waiters beyond those that closing connections will free; with a
+   * shared budget, the larger of its own and the shared one's (one closing connection frees a slot of each).
+   */
+  #reclaimNeed({ budget, shared }: ServerBudget): number {
+    const local = budget.waiting - budget.closing;
+    return shared ? Math.max(local, shared.wanting - shared.closing) : local;
   }
 
   #connectError(err: unknown, pool: TenantPool): TenantDbError {
@@ -488,6 +522,33 @@ export class TenantPoolManager {
   #reclaim(server: ServerBudget): void {
     const need = this.#reclaimNeed(server);
     if (need <= 0 || this.#closed) return;
+    this.#closeIdle(server, need);
+  }
+
+  /**
+   * The control connection of the server's shared budget was lost and not every slot could be taken again:
+   * close as many connections, idle ones first, then lent ones (their query fails), so that the processes
+   * together stay within the shared budget.
+   */
+  #shed(server: ServerBudget): void {
+    let need = server.shared?.shortfall ?? 0;
+    if (need <= 0 || this.#closed) return;
+    const idle = this.#closeIdle(server, need);
+    need -= idle;
+    let busy = 0;
+    for (const pool of [...this.#cache.values(), ...this.#draining]) {
+      if (need <= 0) break;
+      if (pool.budget !== server.budget) continue;
+      const closed = pool.forceCloseOpen(need);
+      busy += closed;
+      need -= closed;
+    }
+    this.#logger.warn({ server: server.shared?.label, idle, busy }, 'closed tenant connections whose shared-budget slot was lost');
+  }
+
+  /** Closes up to `need` idle connections of the server, the least valuable first; returns how many. */
+  #closeIdle(server: ServerBudget, need: number): number {
+    let closed = 0;
     // The least valuable idle connections go first (see chooseEvictions): the frequency sketch knows
     // which databases were asked for least often lately.
     const candidates = [...this.#cache.values()].filter((pool) => pool.budget === server.budget).map((pool) => ({
@@ -500,11 +561,15 @@ export class TenantPoolManager {
       if (count === pool.idle && pool.unused) {
         // Wholly idle: evict the pool, which closes its idle connections.
         this.#evictions += count;
+        closed += count;
         this.#cache.delete(pool.id);
       } else {
-        this.#evictions += pool.closeIdle(count);
+        const some = pool.closeIdle(count);
+        this.#evictions += some;
+        closed += some;
       }
     }
+    return closed;
   }
 
   #scheduleSweep(): void {
@@ -543,6 +608,8 @@ export class TenantPoolManager {
 interface ServerBudget {
   readonly name: string;
   readonly budget: ConnectionBudget;
+  /** With `sharedBudget`: this process's share of the budget every process shares on the server. */
+  readonly shared: SharedBudget | undefined;
   readonly poolSettings: Omit<TenantPoolSettings, 'server'>;
   reclaimScheduled: boolean;
 }

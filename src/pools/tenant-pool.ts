@@ -3,7 +3,7 @@ import { TenantDbError } from '../errors.js';
 import type { Logger } from '../util/logger.js';
 import { redactUrl, withDatabase } from '../util/redact.js';
 import { budgetedClientClass, type BudgetedClient } from './budgeted-client.js';
-import type { ConnectionBudget } from './connection-budget.js';
+import type { ConnectionBudget, SlotSource } from './connection-budget.js';
 import { FrequencySketch, type SketchHash } from './frequency-sketch.js';
 import type { LeaseOwner } from './lease.js';
 import { closeIdleClients } from './pg-internals.js';
@@ -22,8 +22,10 @@ export interface TenantPoolSettings {
   idleMs: number;
   connectTimeoutMs: number;
   statementTimeoutMs: number | undefined;
-  /** The budget every connection opens inside. */
+  /** The budget of the pool's server, which its connections count against. */
   budget: ConnectionBudget;
+  /** Where each connection takes its slot before it opens: `budget`, and with a shared budget that one too. */
+  slots: SlotSource;
   server: ServerSettings;
   logger: Logger;
   /** A client came back (see LeaseOwner.giveBack), after the pool's own bookkeeping: release or destroy it. */
@@ -84,7 +86,7 @@ export class TenantPool {
     this.#settings = settings;
     this.closed = new Promise<void>((resolve) => (this.#markClosed = resolve));
     const { server, statementTimeoutMs } = settings;
-    const Client = budgetedClientClass(settings.budget, {
+    const Client = budgetedClientClass(settings.slots, {
       connectTimeoutMs: settings.connectTimeoutMs,
       // Startup parameters cost nothing per query; a pooler that refuses them gets them per transaction instead.
       startupParameters: () => (statementTimeoutMs === undefined || server.local ? {} : { statement_timeout: statementTimeoutMs }),
@@ -218,6 +220,18 @@ export class TenantPool {
   endNow(reason: TenantDbError): void {
     for (const fail of [...this.#waiters]) fail(reason);
     this.#end();
+  }
+
+  /** Destroys up to `max` connections that hold a slot and are not closing yet (a running query fails); returns how many. */
+  forceCloseOpen(max: number): number {
+    let closed = 0;
+    for (const client of this.#clients) {
+      if (closed >= max) break;
+      if (!client.holdsSlot || client.closing) continue;
+      client.forceClose();
+      closed++;
+    }
+    return closed;
   }
 
   /** Destroys every connection now (a running query fails); returns how many. */

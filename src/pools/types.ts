@@ -87,8 +87,28 @@ export interface Queryable {
   query<R extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, params?: unknown[]): Promise<pg.QueryResult<R>>;
 }
 
+/** How the manager reaches the control connection of one server's shared budget. */
+export interface SharedBudgetControl {
+  /** Opens a direct connection on the server's `postgres` database, with a connect timeout and an `'error'` listener. */
+  connect(): Promise<pg.Client>;
+  /** The server, without a password, for log lines and errors. */
+  label: string;
+  /** The first key of the slots' two-int advisory locks, the same in every process of the platform. */
+  namespace: number;
+}
+
+/** A connection budget shared by every process, per tenant server (`pool.sharedBudget`). */
+export interface SharedBudgetSettings {
+  /** Connections of all processes together to the tenant databases of one server. */
+  maxConnections: number;
+  /** The control connection of a budget (by name, see `PoolKey.serverName`); undefined: that server has no shared budget. */
+  control(budgetName: string): SharedBudgetControl | undefined;
+}
+
 /** Settings of {@link TenantPoolManager} beyond {@link TenantPoolManagerOptions}. */
 export interface TenantPoolManagerExtras {
+  /** A budget shared by every process on each server, on top of the per-process one. Default: none. */
+  sharedBudget?: SharedBudgetSettings | undefined;
   /**
    * How long `endPool()` and `close()` wait for checked-out clients to come back before destroying
    * their connections. Default: 10 000 ms.

@@ -44,6 +44,11 @@ describe('createPlatform options', () => {
     ['zero maxMainConnections', { ...base, pool: { maxMainConnections: 0 } }],
     ['zero maxAdminConnections', { ...base, pool: { maxAdminConnections: 0 } }],
     ['pool not an object', { ...base, pool: 5 }],
+    ['sharedBudget not an object', { ...base, pool: { sharedBudget: 30 } }],
+    ['sharedBudget without maxConnections', { ...base, pool: { sharedBudget: {} } }],
+    ['sharedBudget.maxConnections zero', { ...base, pool: { sharedBudget: { maxConnections: 0 } } }],
+    ['sharedBudget.maxConnections fractional', { ...base, pool: { sharedBudget: { maxConnections: 2.5 } } }],
+    ['sharedBudget.maxConnections a string', { ...base, pool: { sharedBudget: { maxConnections: '30' } } }],
     ['logger without methods', { ...base, logger: { info: () => {} } }],
     ['negative server weight', { ...base, tenantServers: { eu1: { url: 'postgres://h', weight: -1 } } }],
     ['server weight not a number', { ...base, tenantServers: { eu1: { url: 'postgres://h', weight: '2' } } }],
@@ -83,8 +88,10 @@ describe('createPlatform options', () => {
       statementTimeoutMs: undefined,
       idleInTransactionTimeoutMs: 60_000,
       moveWaitMs: 10_000,
+      sharedBudget: undefined,
     });
     expect(resolveOptions({ ...base, pool: { idleInTransactionTimeoutMs: 0 } }).pool.idleInTransactionTimeoutMs).toBe(0);
+    expect(resolveOptions({ ...base, pool: { sharedBudget: { maxConnections: 30 } } }).pool.sharedBudget).toEqual({ maxConnections: 30 });
   });
 
   it('never puts the password of mainUrl in an error message', () => {
