@@ -2,8 +2,9 @@ import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { openClient } from '../../src/connections/timed-client.js';
 import { isTenantDbError } from '../../src/errors.js';
+import { sharedBudgetNamespace } from '../../src/pools/shared-budget.js';
 import { TenantPoolManager, type PoolKey, type TenantPoolManagerOptions } from '../../src/pools/tenant-pool-manager.js';
-import { adminQuery, serverUrl, uniqueName } from '../support/env.js';
+import { adminQuery, serverUrl, uniqueName, useTestPlatform } from '../support/env.js';
 
 // Two pool managers in one process stand for two processes: each has its own control connection, and
 // the slots they share are advisory locks on the server, as between processes.
@@ -269,6 +270,26 @@ describe('shared budget: a lost control connection', () => {
     await healthy.query(key(A), 'SELECT 1');
     expect(await slotsLocked(namespace)).toEqual({ slots: 1, sessions: 1 });
     await healthy.close();
+    expect(await slotsLocked(namespace)).toEqual({ slots: 0, sessions: 0 });
+  });
+});
+
+describe('pool.sharedBudget on a platform', () => {
+  const env = useTestPlatform({ tenantSpares: 0 });
+
+  it('takes its slots on the server\'s postgres database, reports them per server, and gives them all back on close()', async () => {
+    const platform = await env.initPlatform({ pool: { sharedBudget: { maxConnections: 5 } } });
+    const tenant = await platform.tenants.create({ name: 'Shared' });
+    await platform.withTenant(tenant.id, (ctx) => ctx.query('SELECT 1'));
+    expect(platform.stats().servers.default).toEqual({ connections: { open: 1, max: 50 }, waiting: 0, sharedBudget: { held: 1, max: 5 } });
+    const namespace = sharedBudgetNamespace(env.mainDb, 'default');
+    const { rows } = await adminQuery<{ datname: string }>(
+      `SELECT d.datname FROM pg_locks l JOIN pg_database d ON d.oid = l.database
+        WHERE l.locktype = 'advisory' AND l.objsubid = 2 AND l.classid = $1::bigint::oid AND l.granted`,
+      [namespace],
+    );
+    expect(rows).toEqual([{ datname: 'postgres' }]);
+    await platform.close();
     expect(await slotsLocked(namespace)).toEqual({ slots: 0, sessions: 0 });
   });
 });
