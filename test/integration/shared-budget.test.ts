@@ -1,21 +1,16 @@
 import pg from 'pg';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { openClient } from '../../src/connections/timed-client.js';
 import { isTenantDbError } from '../../src/errors.js';
 import { sharedBudgetNamespace } from '../../src/pools/shared-budget.js';
 import { TenantPoolManager, type PoolKey, type TenantPoolManagerOptions } from '../../src/pools/tenant-pool-manager.js';
-import { adminQuery, serverUrl, uniqueName, useTestPlatform } from '../support/env.js';
+import { adminQuery, serverUrl, useTestPlatform } from '../support/env.js';
+import { connectionsTo as serverConnections, tenantServerUrl as server, useManagers, usePoolDatabases } from '../support/pool-databases.js';
 
 // Two pool managers in one process stand for two processes: each has its own control connection, and
 // the slots they share are advisory locks on the server, as between processes.
-const DBS = Array.from({ length: 12 }, (_, i) => uniqueName(`tdbt_shared${i}`));
+const DBS = usePoolDatabases('tdbt_shared', 12);
 const [A, B, C] = DBS as [string, string, string];
-
-function server(): string {
-  const url = new URL(serverUrl());
-  url.pathname = '';
-  return url.toString().replace(/\/$/, '');
-}
 
 const key = (database: string): PoolKey => ({ server: server(), database, serverName: 'default' });
 
@@ -32,7 +27,7 @@ function gate(): { open(): void; close(): void; wait(): Promise<void> } {
   };
 }
 
-const managers: TenantPoolManager[] = [];
+const closedAfterEach = useManagers();
 function manager(namespace: number, max: number, overrides: Partial<TenantPoolManagerOptions> = {}, connects = gate()): TenantPoolManager {
   const m = new TenantPoolManager(
     { maxConnectionsPerTenant: 2, maxConnections: 4, idleMs: 30_000, acquireTimeoutMs: 20_000, ...overrides },
@@ -51,8 +46,7 @@ function manager(namespace: number, max: number, overrides: Partial<TenantPoolMa
       },
     },
   );
-  managers.push(m);
-  return m;
+  return closedAfterEach(m);
 }
 
 const newNamespace = (): number => Math.floor(Math.random() * 0x7fffffff);
@@ -67,11 +61,6 @@ async function slotsLocked(namespace: number): Promise<{ slots: number; sessions
   return rows[0]!;
 }
 
-async function serverConnections(databases: string[]): Promise<number> {
-  const { rows } = await adminQuery<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = ANY($1)', [databases]);
-  return rows[0]!.n;
-}
-
 /** A session of the test's own on `postgres` that takes slots as another process would. */
 async function outsider(namespace: number, slots: number[]): Promise<pg.Client> {
   const client = new pg.Client({ connectionString: serverUrl() });
@@ -82,18 +71,6 @@ async function outsider(namespace: number, slots: number[]): Promise<pg.Client> 
   }
   return client;
 }
-
-beforeAll(async () => {
-  for (const db of DBS) await adminQuery(`CREATE DATABASE "${db}"`);
-});
-
-afterEach(async () => {
-  await Promise.all(managers.splice(0).map((m) => m.close()));
-});
-
-afterAll(async () => {
-  for (const db of DBS) await adminQuery(`DROP DATABASE IF EXISTS "${db}" WITH (FORCE)`);
-});
 
 describe('shared budget: one ceiling over every process', () => {
   it('two processes, ten times the shared budget of callers: never more than 3 connections, no error', async () => {
@@ -257,7 +234,7 @@ describe('shared budget: a lost control connection', () => {
         },
       },
     );
-    managers.push(pools);
+    closedAfterEach(pools);
     const started = performance.now();
     const err = await pools.query(key(A), 'SELECT 1').catch((e: unknown) => e);
     expect(isTenantDbError(err, 'UNAVAILABLE')).toBe(true);
