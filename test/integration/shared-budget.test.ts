@@ -61,6 +61,16 @@ async function slotsLocked(namespace: number): Promise<{ slots: number; sessions
   return rows[0]!;
 }
 
+/** Ends the control session of `namespace` (its locks go with it) with `connects` closed, so that no new one opens yet. */
+async function loseControl(namespace: number, connects: ReturnType<typeof gate>): Promise<void> {
+  connects.close();
+  await adminQuery(
+    "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2 AND classid = $1::bigint::oid",
+    [namespace],
+  );
+  await vi.waitFor(async () => expect((await slotsLocked(namespace)).slots).toBe(0), { timeout: 5_000, interval: 10 });
+}
+
 /** A session of the test's own on `postgres` that takes slots as another process would. */
 async function outsider(namespace: number, slots: number[]): Promise<pg.Client> {
   const client = new pg.Client({ connectionString: serverUrl() });
@@ -167,12 +177,7 @@ describe('shared budget: one ceiling over every process', () => {
     const pools = manager(namespace, 3, {}, connects);
     await pools.query(key(A), 'SELECT 1');
     // The control connection is lost, and the next one cannot open yet: a miss must wait for it.
-    connects.close();
-    await adminQuery(
-      "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2 AND classid = $1::bigint::oid",
-      [namespace],
-    );
-    await vi.waitFor(async () => expect((await slotsLocked(namespace)).slots).toBe(0), { timeout: 5_000, interval: 10 });
+    await loseControl(namespace, connects);
     const miss = pools.query<{ db: string }>(key(B), 'SELECT current_database() AS db').then(
       (result) => result.rows[0]!.db,
       (err: unknown) => err,
@@ -201,12 +206,7 @@ describe('shared budget: a lost control connection', () => {
     const lent = await pools.acquire(key(C));
     expect(await slotsLocked(namespace)).toEqual({ slots: 3, sessions: 1 });
 
-    connects.close();
-    await adminQuery(
-      "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2 AND classid = $1::bigint::oid",
-      [namespace],
-    );
-    await vi.waitFor(async () => expect((await slotsLocked(namespace)).slots).toBe(0), { timeout: 5_000, interval: 10 });
+    await loseControl(namespace, connects);
     // Another process takes two of the three slots before this one is back.
     const other = await outsider(namespace, [0, 1]).finally(() => connects.open());
     try {
@@ -221,6 +221,25 @@ describe('shared budget: a lost control connection', () => {
     }
     const { rows } = await pools.query<{ db: string }>(key(A), 'SELECT current_database() AS db');
     expect(rows[0]!.db).toBe(A);
+  });
+
+  it('closes lent connections too when another process took every slot, and their callers get the failure', async () => {
+    const namespace = newNamespace();
+    const connects = gate();
+    const pools = manager(namespace, 2, { maxConnectionsPerTenant: 1 }, connects);
+    await pools.query(key(A), 'SELECT 1');
+    const lent = await pools.acquire(key(B));
+    await loseControl(namespace, connects);
+    const other = await outsider(namespace, [0, 1]).finally(() => connects.open());
+    try {
+      // No slot left: the idle connection and the lent one both close; the lent one's next query fails.
+      await vi.waitFor(async () => expect(await serverConnections([A, B])).toBe(0), { timeout: 5_000, interval: 10 });
+      await expect(lent.client.query('SELECT 1')).rejects.toBeInstanceOf(Error);
+      lent.release();
+      expect(pools.stats().servers.default).toMatchObject({ open: 0, shared: { held: 0, max: 2 } });
+    } finally {
+      await other.end();
+    }
   });
 
   it('fails callers at once with UNAVAILABLE when the control connection cannot be opened, and close() ends it', async () => {
