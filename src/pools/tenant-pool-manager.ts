@@ -32,6 +32,7 @@ export type {
   Queryable,
   SharedBudgetControl,
   SharedBudgetSettings,
+  SharedBudgetStats,
   TenantPoolManagerExtras,
   TenantPoolManagerOptions,
 } from './types.js';
