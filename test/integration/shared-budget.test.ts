@@ -5,6 +5,7 @@ import { isTenantDbError } from '../../src/errors.js';
 import { sharedBudgetNamespace } from '../../src/pools/shared-budget.js';
 import { TenantPoolManager, type PoolKey, type TenantPoolManagerOptions } from '../../src/pools/tenant-pool-manager.js';
 import { adminQuery, serverUrl, useTestPlatform } from '../support/env.js';
+import { silentServer } from '../support/silent-server.js';
 import { connectionsTo as serverConnections, tenantServerUrl as server, useManagers, usePoolDatabases } from '../support/pool-databases.js';
 
 // Two pool managers in one process stand for two processes: each has its own control connection, and
@@ -193,6 +194,41 @@ describe('shared budget: one ceiling over every process', () => {
     }
     expect(await miss).toBe(B);
     await vi.waitFor(async () => expect(await slotsLocked(namespace)).toEqual({ slots: 2, sessions: 1 }), { timeout: 5_000, interval: 10 });
+  });
+});
+
+describe('shared budget: per server', () => {
+  it('a server whose control connection hangs fails its own callers only', async () => {
+    const hung = await silentServer();
+    try {
+      const namespace = newNamespace();
+      const pools = closedAfterEach(
+        new TenantPoolManager({ maxConnectionsPerTenant: 2, maxConnections: 4, idleMs: 30_000, acquireTimeoutMs: 2_000, connectTimeoutMs: 1_500 }, undefined, {
+          sharedBudget: {
+            maxConnections: 2,
+            control: (name) => ({
+              connect: () => openClient(name === 'hung' ? `postgres://someone:sekret-pw@127.0.0.1:${hung.port}/postgres` : serverUrl(), 1_500),
+              label: name,
+              namespace,
+            }),
+          },
+        }),
+      );
+      // Ten times the shared budget of callers on each server (other databases: a pool is cached by URL and database).
+      const stuck = Array.from({ length: 20 }, (_, i) =>
+        pools.query({ ...key(DBS[2 + (i % 10)]!), serverName: 'hung' }, 'SELECT 1').catch((err: unknown) => err),
+      );
+      const started = performance.now();
+      const served = await Promise.all(Array.from({ length: 20 }, (_, i) => pools.query<{ db: string }>(key(DBS[i % 2]!), 'SELECT current_database() AS db')));
+      expect(performance.now() - started).toBeLessThan(1_000);
+      expect(served.map((r) => r.rows[0]!.db)).toEqual(Array.from({ length: 20 }, (_, i) => DBS[i % 2]));
+      for (const err of await Promise.all(stuck)) {
+        expect(isTenantDbError(err, 'UNAVAILABLE'), String(err)).toBe(true);
+        expect((err as Error).message).not.toContain('sekret-pw');
+      }
+    } finally {
+      await hung.close();
+    }
   });
 });
 
