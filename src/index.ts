@@ -8,7 +8,7 @@ export type {
   PlatformConnectionStats,
   ServerStats,
 } from './platform/platform.js';
-export type { PoolStats, ConnectionStats } from './pools/tenant-pool-manager.js';
+export type { PoolStats, ConnectionStats, SharedBudgetStats } from './pools/tenant-pool-manager.js';
 export type {
   PlatformOptions,
   S3Options,

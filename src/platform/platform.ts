@@ -12,7 +12,7 @@ import type {
 } from '../migrations/types.js';
 import { DocumentsServiceImpl } from '../documents/documents-service.js';
 import { TenantPoolManager } from '../pools/tenant-pool-manager.js';
-import type { ConnectionStats, PoolStats } from '../pools/types.js';
+import type { ConnectionStats, PoolStats, SharedBudgetStats } from '../pools/types.js';
 import { TenantScopes } from '../scope/tenant-scope.js';
 import type { TenantContext, WithTenantOptions } from '../scope/types.js';
 import { S3ObjectStore } from '../storage/s3-object-store.js';
@@ -92,14 +92,14 @@ export interface PlatformConnectionStats extends ConnectionStats {
  */
 export interface ServerStats {
   /** This process's connections to the server's tenant databases (open or opening) and its budget, `pool.maxConnections`. */
-  connections: { open: number; max: number };
+  connections: ConnectionStats;
   /** Callers of this process waiting for a connection slot of the server. */
   waiting: number;
   /**
    * With `pool.sharedBudget`: the slots of the budget shared by every process that this process holds
    * (one per connection it has open on the server), and `pool.sharedBudget.maxConnections`.
    */
-  sharedBudget?: { held: number; max: number };
+  sharedBudget?: SharedBudgetStats;
 }
 
 /** What {@link createPlatform} returns: the whole API of one multi-tenant platform. */

@@ -52,13 +52,18 @@ interface Waiter {
 /** The first and the longest pause between two tries of a process that found no slot free, in ms. */
 const BACKOFF = { first: 10, max: 200 } as const;
 
-/** How long after another process last said it waits a freed slot goes back to the server, not to a waiter of this process. */
+/** How long a process counts as waiting after it last said so (it says so every SAY_EVERY_MS while it waits). */
 const OTHERS_WAITING_MS = 1_000;
 
 /** Takes up to $3 free slots of namespace $1 among $2 in one round trip: Limit stops the scan at $3 locks. */
 const TAKE = 'SELECT s FROM unnest($2::int[]) AS s WHERE pg_try_advisory_lock($1, s) LIMIT $3';
 const GIVE_BACK = 'SELECT pg_advisory_unlock($1, $2)';
+/** Gives a slot back and wakes the processes that wait for one. */
+const GIVE_BACK_AND_SAY = "SELECT pg_advisory_unlock($1, $2), pg_notify($3, 'free')";
+/** Tells the other processes that this one waits for $2 (`wait:<count>`) slots. */
 const SAY_WAITING = 'SELECT pg_notify($1, $2)';
+/** A waiting process says so at most this often, in ms. */
+const SAY_EVERY_MS = 100;
 
 /**
  * The advisory-lock namespace (first int4 key) of the shared budget of one tenant server of one platform:
@@ -84,6 +89,15 @@ export function slotCandidates(max: number, held: ReadonlySet<number>, start: nu
   return candidates;
 }
 
+/**
+ * The slots a process may keep for its own waiters while `othersWaiting` other processes wait too: an equal
+ * share of `max` (at least 1). Above it, freed slots go back to the server for the others.
+ * @internal
+ */
+export function fairShare(max: number, othersWaiting: number): number {
+  return Math.max(1, Math.floor(max / (1 + othersWaiting)));
+}
+
 /** The pause after `previousMs` (doubling up to the cap), with ±50% jitter so that waiting processes do not poll in step. @internal */
 export function nextBackoff(previousMs: number, random: number): number {
   const base = Math.min(previousMs * 2, BACKOFF.max);
@@ -102,9 +116,9 @@ export function nextBackoff(previousMs: number, random: number): number {
  * - A freed slot passes to the first waiter of this process without a round trip; else, or while another
  *   process says it waits, it is unlocked in the background.
  * - No slot free: {@link SharedBudgetOptions.onWait} (close own idle connections), a NOTIFY that tells the
- *   other processes (they close idle connections of theirs, and give freed slots back to the server), then
- *   tries again with backoff until one frees up (also a killed process's, which notifies nobody),
- *   UNAVAILABLE after `timeoutMs`.
+ *   other processes (they close idle connections of theirs, and give freed slots back to the server with a
+ *   NOTIFY that wakes the waiting processes), then tries again on such a wake-up or after a backoff (a killed
+ *   process's slots free themselves without notifying anyone), UNAVAILABLE after `timeoutMs`.
  * - The control connection lost (its locks are gone): a new one takes the slots again for the connections
  *   still open; those it cannot are reported as {@link SharedBudget.shortfall}, whose connections must close.
  * @internal
@@ -117,6 +131,7 @@ export class SharedBudget {
   /** Slot numbers locked by the current control session (held by a connection, or being given back). */
   readonly #locked = new Set<number>();
   readonly #held = new Set<Held>();
+  readonly #heldBy = new WeakMap<BudgetSlot, Held>();
   readonly #waiters: Waiter[] = [];
   #session: Promise<pg.Client> | undefined;
   #queue: Promise<unknown> = Promise.resolve();
@@ -124,8 +139,12 @@ export class SharedBudget {
   /** The last try found no slot free for every waiter (see wanting). */
   #short = false;
   #restoring = false;
-  /** Until when another process is known to wait for a slot (see OTHERS_WAITING_MS). */
-  #othersWaitUntil = 0;
+  /** Other processes known to wait for a slot (their control session's pid), until when (see OTHERS_WAITING_MS). */
+  readonly #othersWaiting = new Map<number, number>();
+  /** When this process last said it waits (see SAY_EVERY_MS). */
+  #saidAt = 0;
+  /** Ends the waiting pump's pause early: another process gave a slot back. */
+  #wake: (() => void) | undefined;
   readonly #channel: string;
   #closingCount = 0;
   #closed = false;
@@ -266,7 +285,11 @@ export class SharedBudget {
         this.#options.onWait();
         this.#sayWaiting(this.#waiters.length);
         pauseMs = nextBackoff(pauseMs, Math.random());
-        await new Promise((resolve) => setTimeout(resolve, pauseMs).unref());
+        await new Promise<void>((resolve) => {
+          this.#wake = resolve;
+          setTimeout(resolve, pauseMs).unref();
+        });
+        this.#wake = undefined;
       }
     } finally {
       this.#pumping = false;
@@ -276,7 +299,8 @@ export class SharedBudget {
 
   /**
    * A slot number of the current session: to a connection whose slot was lost first, else to a waiter of
-   * this process, but a freed one (not `taken` just now) while other processes wait: false, unlock it.
+   * this process; but a freed one (not `taken` just now) while other processes wait and this one holds its
+   * fair share already: false, unlock it for them.
    */
   #give(number: number, taken: boolean): boolean {
     for (const held of this.#held) {
@@ -285,27 +309,39 @@ export class SharedBudget {
         return true;
       }
     }
-    if (!taken && Date.now() < this.#othersWaitUntil) return false;
+    if (!taken && this.#surplus() >= 0 && this.#othersWaiting.size > 0) return false;
     return this.#handTo(number);
+  }
+
+  /** Slots held beyond this process's fair share while others wait (negative: below it). */
+  #surplus(): number {
+    const now = Date.now();
+    for (const [pid, until] of this.#othersWaiting) if (until <= now) this.#othersWaiting.delete(pid);
+    return this.#held.size - fairShare(this.max, this.#othersWaiting.size);
   }
 
   /** Tells the other processes (NOTIFY on the control connection) that this one waits for `count` slots. */
   #sayWaiting(count: number): void {
-    const session = this.#session;
-    if (!session) return;
-    void this.#serial(async () => {
-      if (this.#session !== session) return;
-      const client = await session;
-      await client.query(SAY_WAITING, [this.#channel, String(count)]).catch((err: unknown) => this.#discard(client, err));
-    }).catch(() => {});
+    if (Date.now() - this.#saidAt < SAY_EVERY_MS) return;
+    this.#saidAt = Date.now();
+    this.#send(SAY_WAITING, [this.#channel, `wait:${count}`]);
   }
 
-  /** Another process says it waits: close idle connections for it, and give freed slots back for a while. */
-  #othersWaiting(notification: pg.Notification, client: pg.Client): void {
+  /**
+   * What another process said: it gave a slot back (a waiting pump tries at once), or it waits (close idle
+   * connections for it, and give freed slots back to the server for a while).
+   */
+  #heard(notification: pg.Notification, client: pg.Client): void {
     if (notification.processId === (client as unknown as { processID?: number }).processID) return;
-    const count = Number(notification.payload);
-    this.#othersWaitUntil = Date.now() + OTHERS_WAITING_MS;
-    this.#options.onOthersWaiting(Number.isInteger(count) && count > 0 ? Math.min(count, this.max) : 1);
+    if (notification.payload === 'free') {
+      this.#wake?.();
+      return;
+    }
+    const count = Number(notification.payload?.replace(/^wait:/, ''));
+    this.#othersWaiting.set(notification.processId, Date.now() + OTHERS_WAITING_MS);
+    // Only what this process holds beyond its share goes: the others' waiting must not empty its cache.
+    const surplus = this.#surplus();
+    if (surplus > 0) this.#options.onOthersWaiting(Math.min(Number.isInteger(count) && count > 0 ? count : 1, surplus));
   }
 
   /** Locks up to `count` free slots on the control connection (opened if need be); their numbers. */
@@ -323,28 +359,55 @@ export class SharedBudget {
     });
   }
 
-  /** Gives a slot number back to the server, after every statement queued before (fire and forget). */
+  /** Gives a slot number back to the server (waking the processes that wait, if any), in the background. */
   #unlock(number: number): void {
+    const { namespace } = this.#options;
+    const others = this.#othersWaiting.size > 0;
+    this.#send(others ? GIVE_BACK_AND_SAY : GIVE_BACK, others ? [namespace, number, this.#channel] : [namespace, number], () =>
+      this.#locked.delete(number),
+    );
+  }
+
+  /**
+   * One statement on the current control session once every statement queued before it has settled, fire
+   * and forget (a failure ends the session: see #discard); skipped when that session is lost meanwhile, as
+   * the server then already released its locks.
+   */
+  #send(sql: string, params: unknown[], then?: () => void): void {
     const session = this.#session;
     if (!session || this.#closed) return;
     void this.#serial(async () => {
-      // Lost since: the server already released it with the session.
       if (this.#session !== session) return;
       const client = await session;
-      await client.query(GIVE_BACK, [this.#options.namespace, number]).catch((err: unknown) => this.#discard(client, err));
-      this.#locked.delete(number);
+      await client.query(sql, params).catch((err: unknown) => this.#discard(client, err));
+      then?.();
     }).catch(() => {});
   }
 
-  #newSlot(number: number): BudgetSlot {
+  /**
+   * The slot of a connection that closed, for the next connection of this process (its caller already waits
+   * for a slot of the local budget): the same lock, no unlock, no round trip. `slot` is released by it.
+   */
+  renew(slot: BudgetSlot): BudgetSlot {
+    const held = this.#heldBy.get(slot);
+    if (!held || held.released) throw new Error('renew: not a held slot of this budget');
+    this.#drop(held);
+    return this.#newSlot(held.number);
+  }
+
+  #drop(held: Held): void {
+    held.released = true;
+    this.#held.delete(held);
+    if (held.closing) this.#closingCount--;
+  }
+
+  #newSlot(number: number | undefined): BudgetSlot {
     const held: Held = { number, released: false, closing: false };
     this.#held.add(held);
-    return {
+    const slot: BudgetSlot = {
       release: () => {
         if (held.released) return;
-        held.released = true;
-        this.#held.delete(held);
-        if (held.closing) this.#closingCount--;
+        this.#drop(held);
         if (held.number !== undefined && !this.#give(held.number, false)) this.#unlock(held.number);
       },
       markClosing: () => {
@@ -356,6 +419,8 @@ export class SharedBudget {
         return held.released;
       },
     };
+    this.#heldBy.set(slot, held);
+    return slot;
   }
 
   /** Runs `statement` once every statement queued before it on the control connection has settled. */
@@ -376,7 +441,7 @@ export class SharedBudget {
         const lost = (err?: Error): void => this.#lost(opening, err);
         client.on('error', lost);
         client.once('end', () => lost());
-        client.on('notification', (notification) => this.#othersWaiting(notification, client));
+        client.on('notification', (notification) => this.#heard(notification, client));
         // A process that closed while it opened must not keep it.
         if (this.#closed) void client.end().catch(() => {});
       },
@@ -446,35 +511,52 @@ export class SharedBudget {
 
 /**
  * Slots of both budgets: this process's first, then the shared one (given up if that fails); given back
- * together, the shared one first.
+ * together once the connection's socket has closed. When callers wait for a local slot (and none for a
+ * shared one), the shared slot passes to the next of them with the local one, instead of an unlock and a
+ * take (two round trips, and a chance for another process to take it in between); one not taken over by the
+ * next turn of the event loop is given back.
  * @internal
  */
 export function inBoth(local: ConnectionBudget, shared: SharedBudget): SlotSource {
+  const spares: BudgetSlot[] = [];
+  let sweeping = false;
+  const sweep = (): void => {
+    if (sweeping) return;
+    sweeping = true;
+    setImmediate(() => {
+      sweeping = false;
+      for (const spare of spares.splice(0)) spare.release();
+    });
+  };
+  const both = (localSlot: BudgetSlot, sharedSlot: BudgetSlot): BudgetSlot => ({
+    release() {
+      if (!localSlot.released && !sharedSlot.released && local.waiting > 0 && shared.waiting === 0) {
+        spares.push(shared.renew(sharedSlot));
+        sweep();
+      } else {
+        sharedSlot.release();
+      }
+      localSlot.release();
+    },
+    markClosing() {
+      sharedSlot.markClosing();
+      localSlot.markClosing();
+    },
+    get released() {
+      return localSlot.released;
+    },
+  });
   return {
     async acquire(options) {
       const slot = await local.acquire(options);
+      const spare = spares.pop();
+      if (spare) return both(slot, spare);
       try {
-        return bothSlots(slot, await shared.acquire(options));
+        return both(slot, await shared.acquire(options));
       } catch (err) {
         slot.release();
         throw err;
       }
-    },
-  };
-}
-
-function bothSlots(local: BudgetSlot, shared: BudgetSlot): BudgetSlot {
-  return {
-    release() {
-      shared.release();
-      local.release();
-    },
-    markClosing() {
-      shared.markClosing();
-      local.markClosing();
-    },
-    get released() {
-      return local.released;
     },
   };
 }

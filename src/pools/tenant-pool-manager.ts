@@ -32,6 +32,7 @@ export type {
   Queryable,
   SharedBudgetControl,
   SharedBudgetSettings,
+  SharedBudgetStats,
   TenantPoolManagerExtras,
   TenantPoolManagerOptions,
 } from './types.js';
@@ -403,18 +404,20 @@ export class TenantPoolManager {
   /** The budget of the key's server, created on first use with what its pools are told. */
   #budgetOf(key: PoolKey): ServerBudget {
     const name = budgetName(key);
-    let entry = this.#budgets.get(name);
-    if (entry) return entry;
+    const existing = this.#budgets.get(name);
+    if (existing) return existing;
     const budget = new ConnectionBudget(this.#options.maxConnections, {
       timeoutMs: this.#options.acquireTimeoutMs,
       onWait: () => this.#scheduleReclaim(created),
     });
-    const control = this.#shared?.control(name);
+    const sharedSettings = this.#shared;
+    const control = sharedSettings?.control(name);
     const shared =
+      sharedSettings &&
       control &&
       new SharedBudget({
         ...control,
-        max: this.#shared!.maxConnections,
+        max: sharedSettings.maxConnections,
         timeoutMs: this.#options.acquireTimeoutMs,
         logger: this.#logger,
         onWait: () => this.#scheduleReclaim(created),
@@ -441,9 +444,8 @@ export class TenantPoolManager {
         },
       },
     };
-    entry = created;
-    this.#budgets.set(name, entry);
-    return entry;
+    this.#budgets.set(name, created);
+    return created;
   }
 
   /** Notes a request for `pool`'s database: what eviction weighs (recency, and frequency in the sketch). */

@@ -35,11 +35,19 @@ export interface PoolStats {
   evictions: number;
 }
 
-/** Connection counters against the budget. */
+/** Connection counters against the budget: of every tenant server together, or of one. */
 export interface ConnectionStats {
   /** Connections to tenant databases open or opening, never above `max`. */
   open: number;
-  /** `pool.maxConnections` for each tenant server: the sum of the servers' budgets. */
+  /** The budget: `pool.maxConnections` for one server; for all of them, the sum of their budgets. */
+  max: number;
+}
+
+/** With `pool.sharedBudget`: this process's part of the budget every process shares on one tenant server. */
+export interface SharedBudgetStats {
+  /** Slots this process holds: one per connection it has open or opening on the server. */
+  held: number;
+  /** `pool.sharedBudget.maxConnections`: what all processes together may hold. */
   max: number;
 }
 
@@ -52,7 +60,7 @@ export interface BudgetStats {
   /** Callers waiting for a slot of this process's budget, or of the shared one. */
   waiting: number;
   /** With `pool.sharedBudget`: the slots of the budget shared by every process that this process holds. */
-  shared?: { held: number; max: number };
+  shared?: SharedBudgetStats;
 }
 
 /** Counters of {@link TenantPoolManager.stats}. */

@@ -1,42 +1,23 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { isTenantDbError } from '../../src/errors.js';
 import { TenantPoolManager, type PoolKey, type TenantPoolManagerOptions } from '../../src/pools/tenant-pool-manager.js';
-import { adminQuery, serverUrl, uniqueName, useTestPlatform } from '../support/env.js';
+import { useTestPlatform } from '../support/env.js';
+import { tenantServerUrl as server, useManagers, usePoolDatabases } from '../support/pool-databases.js';
 import { silentServer } from '../support/silent-server.js';
 
 // One connection budget per tenant server: two server names on the harness server stand for two servers.
-const DBS = Array.from({ length: 6 }, (_, i) => uniqueName(`tdbt_srv${i}`));
+const DBS = usePoolDatabases('tdbt_srv', 6);
 const [A, B, C, D, E] = DBS as [string, string, string, string, string];
-
-function server(): string {
-  const url = new URL(serverUrl());
-  url.pathname = '';
-  return url.toString().replace(/\/$/, '');
-}
 
 const on = (serverName: string, database: string): PoolKey => ({ server: server(), database, serverName });
 
-const managers: TenantPoolManager[] = [];
+const closedAfterEach = useManagers();
 function manager(overrides: Partial<TenantPoolManagerOptions> = {}): TenantPoolManager {
-  const m = new TenantPoolManager({ maxConnectionsPerTenant: 2, maxConnections: 2, idleMs: 30_000, acquireTimeoutMs: 30_000, ...overrides });
-  managers.push(m);
-  return m;
+  return closedAfterEach(new TenantPoolManager({ maxConnectionsPerTenant: 2, maxConnections: 2, idleMs: 30_000, acquireTimeoutMs: 30_000, ...overrides }));
 }
 
 const pidOf = async (pools: TenantPoolManager, key: PoolKey): Promise<number> =>
   (await pools.query<{ pid: number }>(key, 'SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
-
-beforeAll(async () => {
-  for (const db of DBS) await adminQuery(`CREATE DATABASE "${db}"`);
-});
-
-afterEach(async () => {
-  await Promise.all(managers.splice(0).map((m) => m.close()));
-});
-
-afterAll(async () => {
-  for (const db of DBS) await adminQuery(`DROP DATABASE IF EXISTS "${db}" WITH (FORCE)`);
-});
 
 describe('TenantPoolManager: one budget per tenant server', () => {
   it('gives each server its own ceiling, and reports each', async () => {

@@ -3,17 +3,11 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { isTenantDbError } from '../../src/errors.js';
 import { TenantPoolManager, type PoolKey, type TenantPoolManagerOptions } from '../../src/pools/tenant-pool-manager.js';
 import { adminQuery, dbUrl, serverUrl, uniqueName } from '../support/env.js';
+import { connectionsTo as serverConnections, tenantServerUrl as server } from '../support/pool-databases.js';
 
 // Plain databases stand in for tenant databases: the pool manager only needs somewhere to connect.
 const DBS = Array.from({ length: 12 }, (_, i) => uniqueName(`tdbt_pool${i}`));
 const [A, B, C, D] = DBS as [string, string, string, string];
-
-/** The test server without a database, as tenant servers are configured. */
-function server(): string {
-  const url = new URL(serverUrl());
-  url.pathname = '';
-  return url.toString().replace(/\/$/, '');
-}
 
 const key = (database: string): PoolKey => ({ server: server(), database });
 
@@ -33,15 +27,6 @@ function manager(overrides: Partial<TenantPoolManagerOptions> = {}, drainTimeout
   const m = new TenantPoolManager(options(overrides), undefined, drainTimeoutMs === undefined ? {} : { drainTimeoutMs });
   managers.push(m);
   return m;
-}
-
-/** Connections to the given databases, as the server sees them. */
-async function serverConnections(databases: string[]): Promise<number> {
-  const { rows } = await adminQuery<{ n: number }>(
-    'SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = ANY($1)',
-    [databases],
-  );
-  return rows[0]!.n;
 }
 
 beforeAll(async () => {

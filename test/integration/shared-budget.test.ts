@@ -1,20 +1,17 @@
 import pg from 'pg';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { openClient } from '../../src/connections/timed-client.js';
 import { isTenantDbError } from '../../src/errors.js';
+import { sharedBudgetNamespace } from '../../src/pools/shared-budget.js';
 import { TenantPoolManager, type PoolKey, type TenantPoolManagerOptions } from '../../src/pools/tenant-pool-manager.js';
-import { adminQuery, serverUrl, uniqueName } from '../support/env.js';
+import { adminQuery, serverUrl, useTestPlatform } from '../support/env.js';
+import { silentServer } from '../support/silent-server.js';
+import { connectionsTo as serverConnections, tenantServerUrl as server, useManagers, usePoolDatabases } from '../support/pool-databases.js';
 
 // Two pool managers in one process stand for two processes: each has its own control connection, and
 // the slots they share are advisory locks on the server, as between processes.
-const DBS = Array.from({ length: 12 }, (_, i) => uniqueName(`tdbt_shared${i}`));
+const DBS = usePoolDatabases('tdbt_shared', 12);
 const [A, B, C] = DBS as [string, string, string];
-
-function server(): string {
-  const url = new URL(serverUrl());
-  url.pathname = '';
-  return url.toString().replace(/\/$/, '');
-}
 
 const key = (database: string): PoolKey => ({ server: server(), database, serverName: 'default' });
 
@@ -31,7 +28,7 @@ function gate(): { open(): void; close(): void; wait(): Promise<void> } {
   };
 }
 
-const managers: TenantPoolManager[] = [];
+const closedAfterEach = useManagers();
 function manager(namespace: number, max: number, overrides: Partial<TenantPoolManagerOptions> = {}, connects = gate()): TenantPoolManager {
   const m = new TenantPoolManager(
     { maxConnectionsPerTenant: 2, maxConnections: 4, idleMs: 30_000, acquireTimeoutMs: 20_000, ...overrides },
@@ -50,8 +47,7 @@ function manager(namespace: number, max: number, overrides: Partial<TenantPoolMa
       },
     },
   );
-  managers.push(m);
-  return m;
+  return closedAfterEach(m);
 }
 
 const newNamespace = (): number => Math.floor(Math.random() * 0x7fffffff);
@@ -66,9 +62,14 @@ async function slotsLocked(namespace: number): Promise<{ slots: number; sessions
   return rows[0]!;
 }
 
-async function serverConnections(databases: string[]): Promise<number> {
-  const { rows } = await adminQuery<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = ANY($1)', [databases]);
-  return rows[0]!.n;
+/** Ends the control session of `namespace` (its locks go with it) with `connects` closed, so that no new one opens yet. */
+async function loseControl(namespace: number, connects: ReturnType<typeof gate>): Promise<void> {
+  connects.close();
+  await adminQuery(
+    "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2 AND classid = $1::bigint::oid",
+    [namespace],
+  );
+  await vi.waitFor(async () => expect((await slotsLocked(namespace)).slots).toBe(0), { timeout: 5_000, interval: 10 });
 }
 
 /** A session of the test's own on `postgres` that takes slots as another process would. */
@@ -81,18 +82,6 @@ async function outsider(namespace: number, slots: number[]): Promise<pg.Client> 
   }
   return client;
 }
-
-beforeAll(async () => {
-  for (const db of DBS) await adminQuery(`CREATE DATABASE "${db}"`);
-});
-
-afterEach(async () => {
-  await Promise.all(managers.splice(0).map((m) => m.close()));
-});
-
-afterAll(async () => {
-  for (const db of DBS) await adminQuery(`DROP DATABASE IF EXISTS "${db}" WITH (FORCE)`);
-});
 
 describe('shared budget: one ceiling over every process', () => {
   it('two processes, ten times the shared budget of callers: never more than 3 connections, no error', async () => {
@@ -189,12 +178,7 @@ describe('shared budget: one ceiling over every process', () => {
     const pools = manager(namespace, 3, {}, connects);
     await pools.query(key(A), 'SELECT 1');
     // The control connection is lost, and the next one cannot open yet: a miss must wait for it.
-    connects.close();
-    await adminQuery(
-      "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2 AND classid = $1::bigint::oid",
-      [namespace],
-    );
-    await vi.waitFor(async () => expect((await slotsLocked(namespace)).slots).toBe(0), { timeout: 5_000, interval: 10 });
+    await loseControl(namespace, connects);
     const miss = pools.query<{ db: string }>(key(B), 'SELECT current_database() AS db').then(
       (result) => result.rows[0]!.db,
       (err: unknown) => err,
@@ -213,6 +197,41 @@ describe('shared budget: one ceiling over every process', () => {
   });
 });
 
+describe('shared budget: per server', () => {
+  it('a server whose control connection hangs fails its own callers only', async () => {
+    const hung = await silentServer();
+    try {
+      const namespace = newNamespace();
+      const pools = closedAfterEach(
+        new TenantPoolManager({ maxConnectionsPerTenant: 2, maxConnections: 4, idleMs: 30_000, acquireTimeoutMs: 2_000, connectTimeoutMs: 1_500 }, undefined, {
+          sharedBudget: {
+            maxConnections: 2,
+            control: (name) => ({
+              connect: () => openClient(name === 'hung' ? `postgres://someone:sekret-pw@127.0.0.1:${hung.port}/postgres` : serverUrl(), 1_500),
+              label: name,
+              namespace,
+            }),
+          },
+        }),
+      );
+      // Ten times the shared budget of callers on each server (other databases: a pool is cached by URL and database).
+      const stuck = Array.from({ length: 20 }, (_, i) =>
+        pools.query({ ...key(DBS[2 + (i % 10)]!), serverName: 'hung' }, 'SELECT 1').catch((err: unknown) => err),
+      );
+      const started = performance.now();
+      const served = await Promise.all(Array.from({ length: 20 }, (_, i) => pools.query<{ db: string }>(key(DBS[i % 2]!), 'SELECT current_database() AS db')));
+      expect(performance.now() - started).toBeLessThan(1_000);
+      expect(served.map((r) => r.rows[0]!.db)).toEqual(Array.from({ length: 20 }, (_, i) => DBS[i % 2]));
+      for (const err of await Promise.all(stuck)) {
+        expect(isTenantDbError(err, 'UNAVAILABLE'), String(err)).toBe(true);
+        expect((err as Error).message).not.toContain('sekret-pw');
+      }
+    } finally {
+      await hung.close();
+    }
+  });
+});
+
 describe('shared budget: a lost control connection', () => {
   it('takes its slots again; the connections whose slot another process took meanwhile close, idle ones first', async () => {
     const namespace = newNamespace();
@@ -223,12 +242,7 @@ describe('shared budget: a lost control connection', () => {
     const lent = await pools.acquire(key(C));
     expect(await slotsLocked(namespace)).toEqual({ slots: 3, sessions: 1 });
 
-    connects.close();
-    await adminQuery(
-      "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2 AND classid = $1::bigint::oid",
-      [namespace],
-    );
-    await vi.waitFor(async () => expect((await slotsLocked(namespace)).slots).toBe(0), { timeout: 5_000, interval: 10 });
+    await loseControl(namespace, connects);
     // Another process takes two of the three slots before this one is back.
     const other = await outsider(namespace, [0, 1]).finally(() => connects.open());
     try {
@@ -245,6 +259,25 @@ describe('shared budget: a lost control connection', () => {
     expect(rows[0]!.db).toBe(A);
   });
 
+  it('closes lent connections too when another process took every slot, and their callers get the failure', async () => {
+    const namespace = newNamespace();
+    const connects = gate();
+    const pools = manager(namespace, 2, { maxConnectionsPerTenant: 1 }, connects);
+    await pools.query(key(A), 'SELECT 1');
+    const lent = await pools.acquire(key(B));
+    await loseControl(namespace, connects);
+    const other = await outsider(namespace, [0, 1]).finally(() => connects.open());
+    try {
+      // No slot left: the idle connection and the lent one both close; the lent one's next query fails.
+      await vi.waitFor(async () => expect(await serverConnections([A, B])).toBe(0), { timeout: 5_000, interval: 10 });
+      await expect(lent.client.query('SELECT 1')).rejects.toBeInstanceOf(Error);
+      lent.release();
+      expect(pools.stats().servers.default).toMatchObject({ open: 0, shared: { held: 0, max: 2 } });
+    } finally {
+      await other.end();
+    }
+  });
+
   it('fails callers at once with UNAVAILABLE when the control connection cannot be opened, and close() ends it', async () => {
     const pools = new TenantPoolManager(
       { maxConnectionsPerTenant: 2, maxConnections: 4, idleMs: 30_000, acquireTimeoutMs: 20_000 },
@@ -256,7 +289,7 @@ describe('shared budget: a lost control connection', () => {
         },
       },
     );
-    managers.push(pools);
+    closedAfterEach(pools);
     const started = performance.now();
     const err = await pools.query(key(A), 'SELECT 1').catch((e: unknown) => e);
     expect(isTenantDbError(err, 'UNAVAILABLE')).toBe(true);
@@ -269,6 +302,26 @@ describe('shared budget: a lost control connection', () => {
     await healthy.query(key(A), 'SELECT 1');
     expect(await slotsLocked(namespace)).toEqual({ slots: 1, sessions: 1 });
     await healthy.close();
+    expect(await slotsLocked(namespace)).toEqual({ slots: 0, sessions: 0 });
+  });
+});
+
+describe('pool.sharedBudget on a platform', () => {
+  const env = useTestPlatform({ tenantSpares: 0 });
+
+  it('takes its slots on the server\'s postgres database, reports them per server, and gives them all back on close()', async () => {
+    const platform = await env.initPlatform({ pool: { sharedBudget: { maxConnections: 5 } } });
+    const tenant = await platform.tenants.create({ name: 'Shared' });
+    await platform.withTenant(tenant.id, (ctx) => ctx.query('SELECT 1'));
+    expect(platform.stats().servers.default).toEqual({ connections: { open: 1, max: 50 }, waiting: 0, sharedBudget: { held: 1, max: 5 } });
+    const namespace = sharedBudgetNamespace(env.mainDb, 'default');
+    const { rows } = await adminQuery<{ datname: string }>(
+      `SELECT d.datname FROM pg_locks l JOIN pg_database d ON d.oid = l.database
+        WHERE l.locktype = 'advisory' AND l.objsubid = 2 AND l.classid = $1::bigint::oid AND l.granted`,
+      [namespace],
+    );
+    expect(rows).toEqual([{ datname: 'postgres' }]);
+    await platform.close();
     expect(await slotsLocked(namespace)).toEqual({ slots: 0, sessions: 0 });
   });
 });

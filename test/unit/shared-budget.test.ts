@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { nextBackoff, sharedBudgetNamespace, slotCandidates } from '../../src/pools/shared-budget.js';
+import { fairShare, nextBackoff, sharedBudgetNamespace, slotCandidates } from '../../src/pools/shared-budget.js';
 
 describe('shared budget: slot numbers', () => {
   it('offers every slot the session does not hold, from the start given, wrapping around', () => {
@@ -24,5 +24,14 @@ describe('shared budget: backoff', () => {
     expect(nextBackoff(150, 0.5)).toBe(200);
     expect(nextBackoff(200, 0)).toBe(100);
     expect(nextBackoff(200, 0.999)).toBeLessThanOrEqual(300);
+  });
+});
+
+describe('shared budget: fair share', () => {
+  it('is an equal part of the budget among the processes that wait, at least one slot', () => {
+    expect(fairShare(30, 0)).toBe(30);
+    expect(fairShare(30, 2)).toBe(10);
+    expect(fairShare(30, 3)).toBe(7);
+    expect(fairShare(3, 9)).toBe(1);
   });
 });
