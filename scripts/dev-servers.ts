@@ -13,6 +13,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { constants as fsConstants, existsSync, rmSync } from 'node:fs';
 import { access, chmod, chown, cp, mkdir, mkdtemp, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import net from 'node:net';
 import http from 'node:http';
 import os from 'node:os';
@@ -235,7 +236,33 @@ async function startEmbeddedPostgres(opts: StartOptions): Promise<RunningServer>
   };
 }
 
+/**
+ * s3rver answers a PutObject once it has read the body, not once the file is written: a HEAD right after
+ * (the library checks the stored size) can find 0 bytes while the write is still on its way, which two test
+ * files at once made happen. Its store's putObject is made to return once the file has the size it reports.
+ */
+function awaitS3rverWrites(): void {
+  type Store = { getResourcePath(bucket: string, key: string, kind: 'object'): string; putObject(object: { bucket: string; key: string }): Promise<{ size: number }> };
+  // CommonJS, as s3rver itself: the same module instance s3rver uses.
+  const FilesystemStore = createRequire(import.meta.url)('s3rver/lib/stores/filesystem.js') as { prototype: Store & { [written]?: true } };
+  const proto = FilesystemStore.prototype;
+  if (proto[written]) return;
+  proto[written] = true;
+  const putObject = proto.putObject;
+  proto.putObject = async function (this: Store, object) {
+    const result = await putObject.call(this, object);
+    const file = this.getResourcePath(object.bucket, object.key, 'object');
+    // Bounded: a concurrent write of the same key may leave another size for good.
+    for (let i = 0; i < 200 && (await stat(file).then((s) => s.size, () => -1)) < result.size; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    return result;
+  };
+}
+const written = Symbol.for('tenantdb.s3rverWrites');
+
 async function startS3rver(opts: StartOptions): Promise<RunningServer> {
+  awaitS3rverWrites();
   const { default: S3rver } = await import('s3rver');
   const persistent = opts.dataDir !== undefined;
   const directory = opts.dataDir ? path.join(opts.dataDir, 's3') : await mkdtemp(path.join(os.tmpdir(), 'tenantdb-s3-'));
