@@ -8,6 +8,7 @@ import { PG, constraintOf, sqlState } from '../util/pg-errors.js';
 import { withDatabase } from '../util/redact.js';
 import { quoteDatabaseName, quoteIdent } from '../util/sql.js';
 import { step, type StepName } from '../util/steps.js';
+import { credentialsLock } from './credentials.js';
 import { applySchema, copyRows, copySequences, readSchema, schemaFingerprint, type TenantSchema } from './schema-copy.js';
 import type { ServerAdmin } from './server-admin.js';
 import { tenantColumns, toTenant, type TenantRow } from './tenant-row.js';
@@ -33,6 +34,11 @@ export interface MoverTenants {
   endPool(key: PoolKey): Promise<void>;
   /** The tenant's row changed: caches forget it. */
   changed(id: string): void;
+  /**
+   * With `tenantRoles`: gives the tenant's login role (its stored password) and its rights on `database` of
+   * `server`, as at provisioning. Nothing for a tenant that has no role.
+   */
+  giveRole(tenant: Pick<Tenant, 'id' | 'databaseName'>, server: string, database: string): Promise<void>;
 }
 
 /** What `repair()` did to moves a crash stopped half way. @internal */
@@ -116,9 +122,6 @@ export class TenantMover {
       throw new TenantDbError('VALIDATION', "move method must be 'auto' or 'copy'");
     }
     const targetServer = this.#ctx.connections.server(to); // VALIDATION for an unknown name
-    if (this.#ctx.options.tenantRoles) {
-      throw new TenantDbError('VALIDATION', 'tenants.move does not support tenantRoles yet (the role and its grants are not carried over)');
-    }
     const tenant = await this.#tenants.get(id);
     if (tenant.server === to) throw new TenantDbError('VALIDATION', `the tenant is already on the server ${JSON.stringify(to)}`);
     if (this.#ctx.connections.server(tenant.server).adminUrl === targetServer.adminUrl) {
@@ -129,8 +132,15 @@ export class TenantMover {
     const lock = await this.#ctx.locks.tryHold(moveLock(tenant.id));
     if (!lock) throw new TenantDbError('CONFLICT', 'the tenant is already being moved');
     try {
-      this.#step('move:locked', tenant, to);
-      return await this.#move(tenant, to, options, started);
+      // A rotation during the move would set a password the target never gets.
+      const credentials = this.#ctx.options.tenantRoles ? await this.#ctx.locks.tryHold(credentialsLock(tenant.id)) : undefined;
+      if (this.#ctx.options.tenantRoles && !credentials) throw new TenantDbError('CONFLICT', "the tenant's credentials are being rotated");
+      try {
+        this.#step('move:locked', tenant, to);
+        return await this.#move(tenant, to, options, started);
+      } finally {
+        await credentials?.release();
+      }
     } finally {
       await lock.release();
     }
@@ -194,6 +204,7 @@ export class TenantMover {
           );
           await source.client.query('COMMIT');
           await applySchema(target.client, schema.postData);
+          if (this.#ctx.options.tenantRoles) await this.#tenants.giveRole(tenant, to, name);
           step('move:copied', where);
           counts.sequences = await copySequences(source.client, target.client, schema.sequences);
         }
@@ -330,6 +341,7 @@ export class TenantMover {
     const name = quoteIdent(move.database_name);
     const fenceTable = fenceTableOf(move);
     await applySchema(target.client, [...schema.preData, ...schema.postData]);
+    if (this.#ctx.options.tenantRoles) await this.#tenants.giveRole(tenant, move.target, move.database_name);
     for (const side of [source, target]) await side.client.query(`CREATE TABLE ${fenceTable} (token text PRIMARY KEY)`);
     await source.client.query(`CREATE PUBLICATION ${name} FOR ALL TABLES`);
     // The target connects to the source as the source's admin URL says (see README: network and rights).
@@ -438,6 +450,7 @@ export class TenantMover {
     await this.#tenants.endPool(this.#tenants.adminPoolKey(old));
     if (move.method === 'logical') await this.#dropSlot(move);
     await this.#admin.dropDatabase(move.source, tenant.databaseName);
+    if (this.#ctx.options.tenantRoles) await this.#admin.dropRole(move.source, tenant.databaseName);
     await this.#ctx.main.query(`DELETE FROM tenant_moves WHERE tenant_id = $1 AND phase = 'switched'`, [tenant.id]);
     step('move:cleaned', { tenantId: tenant.id, databaseName: tenant.databaseName, server: move.target });
   }
@@ -458,9 +471,9 @@ export class TenantMover {
       }
     }
     await this.#admin.dropDatabase(move.target, onTarget);
-    if (move.method === 'logical') {
-      await this.#dropSlot(move);
-    }
+    // The tenant's role on the target was the move's (the tenant's database did not exist there).
+    if (this.#ctx.options.tenantRoles) await this.#admin.dropRole(move.target, databaseName);
+    if (move.method === 'logical') await this.#dropSlot(move);
     await this.#admin.query(move.source, `ALTER DATABASE ${quoteDatabaseName(databaseName)} WITH ALLOW_CONNECTIONS true`);
     if (move.method === 'logical') {
       const source = await this.#open(move.source, databaseName);

@@ -165,8 +165,12 @@ export interface TenantsService {
    * up to `pool.moveWaitMs`, then get UNAVAILABLE. On any failure the tenant stays, working, on its old server
    * and nothing is left on the target; a move whose process died is finished or undone by `repair()`/`init()`.
    *
-   * VALIDATION for an unknown or the same server (and with `tenantRoles`, not supported yet); NOT_FOUND for an
-   * unknown tenant; TENANT_NOT_READY for one not ready; CONFLICT for one being dropped or already moving.
+   * With `tenantRoles`, the tenant's role (its password unchanged) and its rights come along; the role leaves
+   * the source with the database. A migration that changes the tenant's schema during the move undoes it.
+   *
+   * VALIDATION for an unknown or the same server; NOT_FOUND for an unknown tenant; TENANT_NOT_READY for one not
+   * ready; CONFLICT for one being dropped, already moving, having its credentials rotated, or whose schema
+   * changed meanwhile.
    *
    * @example
    * ```ts

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import diagnostics from 'node:diagnostics_channel';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { STEP_CHANNEL, TenantDbError, type MoveProgressEvent, type Platform, type StepMessage, type StepName, type Tenant } from '../../src/index.js';
@@ -303,5 +303,43 @@ describe.skipIf(Boolean(skipReason))('tenants.move', () => {
     expect(usage.code).toBe(2);
     expect((await platform.tenants.get(tenant.id)).server).toBe('a');
     expect(await leftovers()).toEqual([]);
+  });
+
+  describe('with tenantRoles', () => {
+    const roles = useTestPlatform({
+      tenantSpares: 0,
+      tenantRoles: true,
+      credentialsKey: randomBytes(32).toString('hex'),
+      get tenantServers() {
+        return { a: serverOf('a'), b: serverOf('b') };
+      },
+    });
+
+    it("the tenant's role and its rights come along, its password unchanged; the role leaves the source", async () => {
+      const withRoles = await roles.initPlatform();
+      const tenant = await withRoles.tenants.create({ name: 'Roles Co', server: 'a' });
+      const whoAmI = (): Promise<string> =>
+        withRoles.withTenant(tenant.id, async (ctx) => {
+          await ctx.query('INSERT INTO files (id, s3_path, md5_hash, sha256, size_bytes, created_at, updated_at) VALUES ($1, $2, $3, $4, 1, now(), now())', [
+            randomUUID(),
+            randomUUID(),
+            randomBytes(16).toString('hex'),
+            randomBytes(32).toString('hex'),
+          ]);
+          return (await ctx.query<{ u: string }>('SELECT current_user AS u')).rows[0]!.u;
+        });
+      expect(await whoAmI()).toBe(tenant.databaseName);
+      const result = await withRoles.tenants.move(tenant.id, 'b');
+      expect(result.method).toBe('logical');
+      expect(await whoAmI()).toBe(tenant.databaseName);
+      expect(await on('b', tenant.databaseName, 'SELECT 1 FROM files')).toHaveLength(2);
+      const role = 'SELECT 1 FROM pg_roles WHERE rolname = $1';
+      expect(await on('a', 'postgres', role, [tenant.databaseName])).toEqual([]);
+      // CONNECT is the role's alone on the target, as at provisioning.
+      const acl = await on<{ acl: string }>('b', 'postgres', 'SELECT datacl::text AS acl FROM pg_database WHERE datname = $1', [tenant.databaseName]);
+      expect(acl[0]!.acl).toContain(`${tenant.databaseName}=Tc/`);
+      expect(acl[0]!.acl).not.toMatch(/[{,]=/);
+      expect(await leftovers()).toEqual([]);
+    });
   });
 });
