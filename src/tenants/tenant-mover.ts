@@ -385,6 +385,9 @@ export class TenantMover {
    */
   async #waitForFence(source: pg.ClientBase, target: pg.ClientBase, table: string, deadline: number): Promise<void> {
     const token = randomUUID();
+    // Flushed at once, and all the source's WAL before it (a server at synchronous_commit = off would leave it
+    // to the WAL writer, up to wal_writer_delay later): a walsender sends only flushed WAL.
+    await source.query(`SET synchronous_commit = on`);
     await source.query(`INSERT INTO ${table} (token) VALUES ($1)`, [token]);
     while ((await target.query(`SELECT 1 FROM ${table} WHERE token = $1`, [token])).rowCount === 0) {
       if (Date.now() > deadline) throw new TenantDbError('UNAVAILABLE', 'the target did not catch up with the source in time');
