@@ -196,8 +196,9 @@ export class TenantMover {
           await this.#dropSubscription(target.client, name);
           await target.client.query(`DROP TABLE ${fenceTableOf(move)}`);
         } else {
-          await block();
+          // The tables, keys and indexes before the block (the block checks the schema did not change since).
           await applySchema(target.client, schema.preData);
+          await block();
           await source.client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
           counts.rows = await copyRows(source.client, target.client, schema.tables, (table, rows) =>
             progress({ phase: 'copying', method, table, rows }),

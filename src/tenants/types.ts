@@ -129,7 +129,7 @@ export interface MoveResult {
   blockedMs: number;
   /** Tables copied (every table of the tenant database, `tenantdb_migrations` included). */
   tables: number;
-  /** Rows copied through the driver (`copy`); for `logical`, the rows the target holds at the switch. */
+  /** Rows copied through the driver (`copy`); 0 for `logical` (PostgreSQL's own initial copy, not counted). */
   rows: number;
   /** Sequences whose values were carried over. */
   sequences: number;

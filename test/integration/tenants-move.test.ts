@@ -216,6 +216,10 @@ describe.skipIf(Boolean(skipReason))('tenants.move', () => {
     await expect(platform.tenants.move(tenant.id, 'nowhere')).rejects.toMatchObject({ code: 'VALIDATION' });
     await expect(platform.tenants.move(tenant.id, 'b')).rejects.toMatchObject({ code: 'VALIDATION' });
     await expect(platform.tenants.move(randomUUID(), 'a')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    // What the copy cannot rebuild exactly (a view, here) is refused before anything is made.
+    await platform.withTenant(tenant, (ctx) => ctx.query('CREATE VIEW file_sizes AS SELECT id, size_bytes FROM files'));
+    await expect(platform.tenants.move(tenant.id, 'a')).rejects.toMatchObject({ code: 'VALIDATION' });
+    await platform.withTenant(tenant, (ctx) => ctx.query('DROP VIEW file_sizes'));
     const [one, two] = await Promise.allSettled([platform.tenants.move(tenant.id, 'a'), other.tenants.move(tenant.id, 'a')]);
     const outcomes = [one, two].map((r) => (r.status === 'fulfilled' ? 'moved' : (r.reason as TenantDbError).code)).sort();
     expect(outcomes).toEqual(['CONFLICT', 'moved']);
