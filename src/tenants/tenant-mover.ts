@@ -81,6 +81,9 @@ const TERMINATE_TIMEOUT_MS = 10_000;
 /** How long dropping a replication slot waits for its walsender to let it go. */
 const SLOT_TIMEOUT_MS = 10_000;
 
+/** Failures to set up logical replication: the move, undone, goes on as a copy. */
+const cannotReplicate = new WeakSet<Error>();
+
 /** A direct connection to one database, ended by `release`. */
 interface Direct {
   client: pg.ClientBase;
@@ -137,7 +140,18 @@ export class TenantMover {
       if (this.#ctx.options.tenantRoles && !credentials) throw new TenantDbError('CONFLICT', "the tenant's credentials are being rotated");
       try {
         this.#step('move:locked', tenant, to);
-        return await this.#move(tenant, to, options, started);
+        try {
+          return await this.#move(tenant, to, options, started);
+        } catch (err) {
+          if (!cannotReplicate.has(err as Error)) throw err;
+          // Undone already: copy instead.
+          const cause = (err as Error).cause;
+          this.#ctx.logger.warn(
+            { tenantId: tenant.id, err: cause instanceof Error ? cause.message : String(cause) },
+            'logical replication could not be set up for a move: copying instead (writes blocked for the whole copy)',
+          );
+          return await this.#move(tenant, to, { ...options, method: 'copy' }, started);
+        }
       } finally {
         await credentials?.release();
       }
@@ -344,13 +358,20 @@ export class TenantMover {
     await applySchema(target.client, [...schema.preData, ...schema.postData]);
     if (this.#ctx.options.tenantRoles) await this.#tenants.giveRole(tenant, move.target, move.database_name);
     for (const side of [source, target]) await side.client.query(`CREATE TABLE ${fenceTable} (token text PRIMARY KEY)`);
-    await source.client.query(`CREATE PUBLICATION ${name} FOR ALL TABLES`);
     // The target connects to the source as the source's admin URL says (see README: network and rights).
     const conninfo = withDatabase(this.#admin.adminServerUrl(move.source), tenant.databaseName);
-    await target.client.query(
-      `CREATE SUBSCRIPTION ${name} CONNECTION ${target.client.escapeLiteral(conninfo)} PUBLICATION ${name}
-       WITH (copy_data = true)`,
-    );
+    try {
+      await source.client.query(`CREATE PUBLICATION ${name} FOR ALL TABLES`);
+      await target.client.query(
+        `CREATE SUBSCRIPTION ${name} CONNECTION ${target.client.escapeLiteral(conninfo)} PUBLICATION ${name}
+         WITH (copy_data = true)`,
+      );
+    } catch (err) {
+      // No right to publish or subscribe, the target cannot reach the source, no walsender or slot free…
+      const error = new TenantDbError('UNAVAILABLE', 'logical replication from the source to the target could not be set up', { cause: err });
+      cannotReplicate.add(error);
+      throw error;
+    }
     const tables = schema.tables.length;
     let reported = -1;
     for (;;) {

@@ -100,7 +100,9 @@ export interface MoveTenantOptions {
   onProgress?: (event: MoveProgressEvent) => void;
   /**
    * `auto` (default) uses logical replication when the source can publish to the target (`wal_level =
-   * logical` there, every table with a replica identity, two distinct servers), else a copy; `copy` always copies.
+   * logical` there, every table with a replica identity, two distinct servers, and the publication and
+   * subscription could be made: rights, a free walsender and slot, the target reaching the source), else a
+   * copy; `copy` always copies.
    */
   method?: 'auto' | 'copy';
   /**
