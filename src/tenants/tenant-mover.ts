@@ -359,7 +359,12 @@ export class TenantMover {
     if (this.#ctx.options.tenantRoles) await this.#tenants.giveRole(tenant, move.target, move.database_name);
     for (const side of [source, target]) await side.client.query(`CREATE TABLE ${fenceTable} (token text PRIMARY KEY)`);
     // The target connects to the source as the source's admin URL says (see README: network and rights).
-    const conninfo = withDatabase(this.#admin.adminServerUrl(move.source), tenant.databaseName);
+    const url = new URL(withDatabase(this.#admin.adminServerUrl(move.source), tenant.databaseName));
+    // A source the target cannot reach fails the subscription in time (then the move copies), not after TCP's minutes.
+    if (!url.searchParams.has('connect_timeout')) {
+      url.searchParams.set('connect_timeout', String(Math.ceil(this.#ctx.options.pool.connectTimeoutMs / 1000)));
+    }
+    const conninfo = url.toString();
     try {
       await source.client.query(`CREATE PUBLICATION ${name} FOR ALL TABLES`);
       await target.client.query(
