@@ -55,6 +55,7 @@ describe('the main database schema', () => {
     );
     expect(rows.map((r) => r.table_name)).toEqual([
       'tenant_credentials',
+      'tenant_moves',
       'tenant_spares',
       'tenant_templates',
       'tenantdb_migrations',
