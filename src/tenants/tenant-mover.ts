@@ -124,6 +124,14 @@ export class TenantMover {
     if (options.method !== undefined && options.method !== 'auto' && options.method !== 'copy') {
       throw new TenantDbError('VALIDATION', "move method must be 'auto' or 'copy'");
     }
+    if (options.onProgress !== undefined && typeof options.onProgress !== 'function') throw new TenantDbError('VALIDATION', 'onProgress must be a function');
+    for (const bound of ['drainTimeoutMs', 'syncTimeoutMs'] as const) {
+      const value = options[bound];
+      if (value !== undefined && (typeof value !== 'number' || !Number.isInteger(value) || value < 0)) {
+        throw new TenantDbError('VALIDATION', `${bound} must be a non-negative integer`);
+      }
+    }
+    if (typeof to !== 'string') throw new TenantDbError('VALIDATION', 'the target server must be a server name');
     const targetServer = this.#ctx.connections.server(to); // VALIDATION for an unknown name
     const tenant = await this.#tenants.get(id);
     if (tenant.server === to) throw new TenantDbError('VALIDATION', `the tenant is already on the server ${JSON.stringify(to)}`);

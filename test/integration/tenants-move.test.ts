@@ -222,6 +222,7 @@ describe.skipIf(Boolean(skipReason))('tenants.move', () => {
     const tenant = await platform.tenants.create({ name: 'Refused', server: 'b' });
     await expect(platform.tenants.move(tenant.id, 'nowhere')).rejects.toMatchObject({ code: 'VALIDATION' });
     await expect(platform.tenants.move(tenant.id, 'b')).rejects.toMatchObject({ code: 'VALIDATION' });
+    await expect(platform.tenants.move(tenant.id, 'a', { drainTimeoutMs: -1 })).rejects.toMatchObject({ code: 'VALIDATION' });
     await expect(platform.tenants.move(randomUUID(), 'a')).rejects.toMatchObject({ code: 'NOT_FOUND' });
     // What the copy cannot rebuild exactly (a view, here) is refused before anything is made.
     await platform.withTenant(tenant, (ctx) => ctx.query('CREATE VIEW file_sizes AS SELECT id, size_bytes FROM files'));
