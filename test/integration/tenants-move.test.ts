@@ -277,6 +277,23 @@ describe.skipIf(Boolean(skipReason))('tenants.move', () => {
     expect(await on('b', tenant.databaseName, "SELECT 1 FROM information_schema.columns WHERE table_name = 'orders' AND column_name = 'late'")).toHaveLength(1);
   });
 
+  it('a scope that waits longer than pool.moveWaitMs for the switch gets UNAVAILABLE (retryable); after it, the tenant works', async () => {
+    const impatient = env.platform({ pool: { moveWaitMs: 1 } });
+    const tenant = await impatient.tenants.create({ name: 'Impatient', server: 'b' });
+    let during: Promise<unknown> | undefined;
+    const probe = atStep('move:blocked', tenant, () => {
+      during = impatient.withTenant(tenant.id, (ctx) => ctx.query('SELECT 1')).catch((err: unknown) => err);
+    });
+    try {
+      await impatient.tenants.move(tenant.id, 'a', { method: 'copy' });
+    } finally {
+      probe.off();
+    }
+    expect(await during).toMatchObject({ code: 'UNAVAILABLE', retryable: true });
+    expect((await impatient.withTenant(tenant.id, (ctx) => ctx.query('SELECT 1 AS one'))).rows).toEqual([{ one: 1 }]);
+    await impatient.close();
+  });
+
   it('a source that cannot publish after all (no walsender free): the move, undone, copies instead', async () => {
     const tenant = await appTenant('Cannot Publish', 'c');
     const methods = new Set<string | undefined>();
@@ -290,6 +307,8 @@ describe.skipIf(Boolean(skipReason))('tenants.move', () => {
 
   it.each([
     ['move:blocked', 'a'],
+    // Renamed on the target, not yet switched: writes were blocked, so repair switches.
+    ['move:renamed', 'b'],
     ['move:switched', 'b'],
   ] as const)('killed at %s: init() leaves the tenant whole on %s alone', async (at, expected) => {
     const tenant = await appTenant(`Crash ${at}`, 'a');
