@@ -1,4 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import type { PlatformContext } from '../core/platform-context.js';
@@ -9,6 +12,7 @@ import { withDatabase } from '../util/redact.js';
 import { quoteDatabaseName, quoteIdent } from '../util/sql.js';
 import { step, type StepName } from '../util/steps.js';
 import { credentialsLock } from './credentials.js';
+import { dumpSchema, dumpToolsMatch, restoreSection } from './pg-dump.js';
 import { applySchema, copyRows, copySequences, readSchema, schemaFingerprint, type TenantSchema } from './schema-copy.js';
 import type { ServerAdmin } from './server-admin.js';
 import { tenantColumns, toTenant, type TenantRow } from './tenant-row.js';
@@ -181,6 +185,7 @@ export class TenantMover {
       throw new TenantDbError('CONFLICT', `the target server already has a database named ${tenant.databaseName}`);
     }
     const name = moveName(tenant.id);
+    const cleanUps: (() => Promise<unknown>)[] = [];
     const source = await this.#open(tenant.server, tenant.databaseName);
     let row: MoveRow | undefined;
     let blockedAt: number | undefined;
@@ -189,7 +194,20 @@ export class TenantMover {
     try {
       const fingerprint = await schemaFingerprint(source.client);
       const schema = await readSchema(source.client);
-      const method = options.method === 'copy' ? 'copy' : await this.#chooseMethod(tenant.server, to, schema);
+      // pg_dump's schema when its version matches both servers': it copies every kind of object.
+      const dump = (await dumpToolsMatch(await Promise.all([tenant.server, to].map((server) => this.#major(server)))))
+        ? await this.#dumpSchema(tenant)
+        : undefined;
+      if (!dump && schema.unsupported.length > 0) {
+        const list = schema.unsupported.slice(0, 5).join(', ');
+        throw new TenantDbError(
+          'VALIDATION',
+          `the tenant database has objects a move without pg_dump (of the servers' version) cannot copy: ${list}${schema.unsupported.length > 5 ? ', …' : ''}`,
+        );
+      }
+      cleanUps.push(async () => dump && (await rm(dump.folder, { recursive: true, force: true })));
+      const logical = options.method === 'copy' ? 'copy' : await this.#chooseMethod(tenant.server, to, schema);
+      const method: MoveMethod = logical === 'copy' && dump ? 'dump' : logical;
       row = await this.#register(tenant, to, name, method);
       const move = row;
       const where = { tenantId: tenant.id, databaseName: tenant.databaseName, server: to };
@@ -200,6 +218,10 @@ export class TenantMover {
       step('move:created', where);
       const counts = { tables: schema.tables.length, rows: 0, sequences: 0 };
       const target = await this.#open(to, name);
+      const targetUrl = this.#admin.databaseUrl(to, name);
+      /** The schema's part before the rows (tables, sequences), or after them (keys, indexes, triggers, foreign keys). */
+      const build = (part: 'pre-data' | 'post-data'): Promise<void> =>
+        dump ? restoreSection(targetUrl, dump.file, part) : applySchema(target.client, part === 'pre-data' ? schema.preData : schema.postData);
       try {
         progress({ phase: 'schema', method });
         const block = async (): Promise<void> => {
@@ -213,20 +235,22 @@ export class TenantMover {
           progress({ phase: 'blocked', method });
         };
         if (method === 'logical') {
+          await build('pre-data');
+          await build('post-data');
           await this.#replicate(move, tenant, schema, source, target, options.syncTimeoutMs ?? 600_000, progress, block);
           counts.sequences = await copySequences(source.client, target.client, schema.sequences);
           await this.#dropSubscription(target.client, name);
           await target.client.query(`DROP TABLE ${fenceTableOf(move)}`);
         } else {
-          // The tables, keys and indexes before the block (the block checks the schema did not change since).
-          await applySchema(target.client, schema.preData);
+          // The tables before the block (the block checks the schema did not change since).
+          await build('pre-data');
           await block();
           await source.client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
           counts.rows = await copyRows(source.client, target.client, schema.tables, (table, rows) =>
             progress({ phase: 'copying', method, table, rows }),
           );
           await source.client.query('COMMIT');
-          await applySchema(target.client, schema.postData);
+          await build('post-data');
           if (this.#ctx.options.tenantRoles) await this.#tenants.giveRole(tenant, to, name);
           step('move:copied', where);
           counts.sequences = await copySequences(source.client, target.client, schema.sequences);
@@ -270,7 +294,28 @@ export class TenantMover {
       await source.release();
       if (!switched) await this.#undoAfterFailure(tenant, to, row, renamed);
       throw moveError(err);
+    } finally {
+      for (const clean of cleanUps) await clean().catch(() => {});
     }
+  }
+
+  /** The server's major version. */
+  async #major(server: string): Promise<number> {
+    const { rows } = await this.#admin.query<{ major: number }>(server, `SELECT current_setting('server_version_num')::int / 10000 AS major`);
+    return rows[0]!.major;
+  }
+
+  /** The tenant's schema by pg_dump, in a file of a temp folder (removed after the move). */
+  async #dumpSchema(tenant: Tenant): Promise<{ folder: string; file: string }> {
+    const folder = await mkdtemp(path.join(os.tmpdir(), 'tenantdb-move-'));
+    const file = path.join(folder, 'schema.dump');
+    try {
+      await dumpSchema(this.#admin.databaseUrl(tenant.server, tenant.databaseName), file);
+    } catch (err) {
+      await rm(folder, { recursive: true, force: true });
+      throw err;
+    }
+    return { folder, file };
   }
 
   /** Logical replication when the source publishes (`wal_level = logical`) and every table can be replicated; else a copy. */
@@ -363,7 +408,6 @@ export class TenantMover {
     const deadline = Date.now() + timeoutMs;
     const name = quoteIdent(move.database_name);
     const fenceTable = fenceTableOf(move);
-    await applySchema(target.client, [...schema.preData, ...schema.postData]);
     if (this.#ctx.options.tenantRoles) await this.#tenants.giveRole(tenant, move.target, move.database_name);
     for (const side of [source, target]) await side.client.query(`CREATE TABLE ${fenceTable} (token text PRIMARY KEY)`);
     // The target connects to the source as the source's admin URL says (see README: network and rights).

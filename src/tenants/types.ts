@@ -66,10 +66,12 @@ export interface RepairResult {
 
 /**
  * How `tenants.move` copies a tenant's database: `logical` (PostgreSQL's logical replication, writes blocked
- * only for the final catch-up), `copy` (the schema, then every table's rows through the driver, writes
- * blocked for the whole copy).
+ * only for the final catch-up), `dump` (the schema by `pg_dump`/`pg_restore`, installed and of the servers'
+ * major version, then every table's rows through the driver, writes blocked for the rows), `copy` (the same
+ * with the schema rebuilt from the catalogs: tables, columns, defaults, identities, constraints, indexes and
+ * sequences; views, functions, triggers and the like are refused).
  */
-export type MoveMethod = 'logical' | 'copy';
+export type MoveMethod = 'logical' | 'dump' | 'copy';
 
 /**
  * The steps of a move, as `onProgress` reports them: `preparing` (checks, the target database created),
@@ -102,7 +104,8 @@ export interface MoveTenantOptions {
    * `auto` (default) uses logical replication when the source can publish to the target (`wal_level =
    * logical` there, every table with a replica identity, two distinct servers, and the publication and
    * subscription could be made: rights, a free walsender and slot, the target reaching the source), else a
-   * copy; `copy` always copies.
+   * copy; `copy` always copies. Either copies the schema with `pg_dump`/`pg_restore` when they are installed
+   * and of both servers' major version (any object), else from the catalogs (tables and what they hold).
    */
   method?: 'auto' | 'copy';
   /**
@@ -131,7 +134,7 @@ export interface MoveResult {
   blockedMs: number;
   /** Tables copied (every table of the tenant database, `tenantdb_migrations` included). */
   tables: number;
-  /** Rows copied through the driver (`copy`); 0 for `logical` (PostgreSQL's own initial copy, not counted). */
+  /** Rows copied through the driver (`dump`, `copy`); 0 for `logical` (PostgreSQL's own initial copy, not counted). */
   rows: number;
   /** Sequences whose values were carried over. */
   sequences: number;
