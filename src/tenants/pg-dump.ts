@@ -37,8 +37,8 @@ function connection(url: string): { dbname: string; env: NodeJS.ProcessEnv } {
   const u = new URL(url);
   const password = decodeURIComponent(u.password);
   u.password = '';
-  // Only what libpq needs: the host process's PG* variables must not redirect the tools.
-  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, ...(password && { PGPASSWORD: password }) };
+  // The URL says where: the host process's PG* variables (PGHOST, PGDATABASE, …) must not redirect the tools.
+  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, ...(password && { PGPASSWORD: password }) };
   return { dbname: u.toString(), env };
 }
 

@@ -4,6 +4,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Platform, Tenant } from '../../src/index.js';
 import { startPostgres, type RunningServer } from '../../scripts/dev-servers.js';
+import { majorOf } from '../../src/tenants/pg-dump.js';
 import { useTestPlatform } from '../support/env.js';
 
 // A move whose schema goes by pg_dump/pg_restore: they must be installed and of the servers' major version,
@@ -11,8 +12,7 @@ import { useTestPlatform } from '../support/env.js';
 // /usr/lib/postgresql/<major>/bin), one publishing (wal_level = logical), and skips where there are none.
 function dumpMajor(): number | undefined {
   try {
-    const line = execFileSync('pg_dump', ['--version'], { encoding: 'utf8' });
-    return Number(/\)\s+(\d+)/.exec(line)?.[1]) || undefined;
+    return majorOf(execFileSync('pg_dump', ['--version'], { encoding: 'utf8' }));
   } catch {
     return undefined;
   }
