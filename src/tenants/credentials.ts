@@ -83,3 +83,6 @@ export function verifierLiteral(verifier: string): string {
   }
   return `'${verifier}'`;
 }
+
+/** The advisory lock held while a tenant's role password changes (a rotation, its repair, or a move carrying the role). @internal */
+export const credentialsLock = (id: string): string => `tenantdb:credentials:${id}`;

@@ -19,6 +19,11 @@ export interface TenantSchema {
   sequences: SchemaSequence[];
   /** Tables without a replica identity: logical replication cannot carry their updates and deletes. */
   withoutReplicaIdentity: string[];
+  /**
+   * Objects `preData`/`postData` do not rebuild (views, functions, triggers, the tenant's own types,
+   * partitioned, inherited or foreign tables, rules, policies): only pg_dump's schema copies them.
+   */
+  unsupported: string[];
 }
 
 /** A table of {@link TenantSchema}. @internal */
@@ -80,9 +85,8 @@ interface SequenceRow {
 }
 
 /**
- * Reads the schema of the database `client` is connected to. Objects it cannot rebuild (views, functions,
- * triggers, types of the tenant's own, partitioned, inherited or foreign tables, rules, policies) are
- * VALIDATION, before anything was done: a move must give an exact copy or none.
+ * Reads the schema of the database `client` is connected to, with the objects it cannot rebuild (see
+ * {@link TenantSchema.unsupported}): a move without pg_dump refuses those, since it must give an exact copy or none.
  * @internal
  */
 export async function readSchema(client: pg.ClientBase): Promise<TenantSchema> {
@@ -109,10 +113,6 @@ export async function readSchema(client: pg.ClientBase): Promise<TenantSchema> {
      UNION ALL
      SELECT format('policy %I on %s', p.polname, p.polrelid::regclass) FROM pg_policy p`,
   );
-  if (unsupported.length > 0) {
-    const list = unsupported.slice(0, 5).map((r) => r.what).join(', ');
-    throw new TenantDbError('VALIDATION', `the tenant database has objects a move cannot copy yet: ${list}${unsupported.length > 5 ? ', …' : ''}`);
-  }
 
   const preData: string[] = [];
   const postData: string[] = [];
@@ -227,7 +227,7 @@ export async function readSchema(client: pg.ClientBase): Promise<TenantSchema> {
     }
     if (t.replident === 'n' || (t.replident === 'd' && !t.has_key)) withoutReplicaIdentity.push(t.name);
   }
-  return { preData, postData, tables: schemaTables, sequences: result, withoutReplicaIdentity };
+  return { preData, postData, tables: schemaTables, sequences: result, withoutReplicaIdentity, unsupported: unsupported.map((r) => r.what) };
 }
 
 /**

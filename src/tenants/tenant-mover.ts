@@ -1,4 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import type { PlatformContext } from '../core/platform-context.js';
@@ -8,6 +11,8 @@ import { PG, constraintOf, sqlState } from '../util/pg-errors.js';
 import { withDatabase } from '../util/redact.js';
 import { quoteDatabaseName, quoteIdent } from '../util/sql.js';
 import { step, type StepName } from '../util/steps.js';
+import { credentialsLock } from './credentials.js';
+import { dumpSchema, dumpToolsMatch, restoreSection } from './pg-dump.js';
 import { applySchema, copyRows, copySequences, readSchema, schemaFingerprint, type TenantSchema } from './schema-copy.js';
 import type { ServerAdmin } from './server-admin.js';
 import { tenantColumns, toTenant, type TenantRow } from './tenant-row.js';
@@ -33,6 +38,11 @@ export interface MoverTenants {
   endPool(key: PoolKey): Promise<void>;
   /** The tenant's row changed: caches forget it. */
   changed(id: string): void;
+  /**
+   * With `tenantRoles`: gives the tenant's login role (its stored password) and its rights on `database` of
+   * `server`, as at provisioning. Nothing for a tenant that has no role.
+   */
+  giveRole(tenant: Pick<Tenant, 'id' | 'databaseName'>, server: string, database: string): Promise<void>;
 }
 
 /** What `repair()` did to moves a crash stopped half way. @internal */
@@ -75,6 +85,9 @@ const TERMINATE_TIMEOUT_MS = 10_000;
 /** How long dropping a replication slot waits for its walsender to let it go. */
 const SLOT_TIMEOUT_MS = 10_000;
 
+/** Failures to set up logical replication: the move, undone, goes on as a copy. */
+const cannotReplicate = new WeakSet<Error>();
+
 /** A direct connection to one database, ended by `release`. */
 interface Direct {
   client: pg.ClientBase;
@@ -115,10 +128,15 @@ export class TenantMover {
     if (options.method !== undefined && options.method !== 'auto' && options.method !== 'copy') {
       throw new TenantDbError('VALIDATION', "move method must be 'auto' or 'copy'");
     }
-    const targetServer = this.#ctx.connections.server(to); // VALIDATION for an unknown name
-    if (this.#ctx.options.tenantRoles) {
-      throw new TenantDbError('VALIDATION', 'tenants.move does not support tenantRoles yet (the role and its grants are not carried over)');
+    if (options.onProgress !== undefined && typeof options.onProgress !== 'function') throw new TenantDbError('VALIDATION', 'onProgress must be a function');
+    for (const bound of ['drainTimeoutMs', 'syncTimeoutMs'] as const) {
+      const value = options[bound];
+      if (value !== undefined && (typeof value !== 'number' || !Number.isInteger(value) || value < 0)) {
+        throw new TenantDbError('VALIDATION', `${bound} must be a non-negative integer`);
+      }
     }
+    if (typeof to !== 'string') throw new TenantDbError('VALIDATION', 'the target server must be a server name');
+    const targetServer = this.#ctx.connections.server(to); // VALIDATION for an unknown name
     const tenant = await this.#tenants.get(id);
     if (tenant.server === to) throw new TenantDbError('VALIDATION', `the tenant is already on the server ${JSON.stringify(to)}`);
     if (this.#ctx.connections.server(tenant.server).adminUrl === targetServer.adminUrl) {
@@ -129,8 +147,26 @@ export class TenantMover {
     const lock = await this.#ctx.locks.tryHold(moveLock(tenant.id));
     if (!lock) throw new TenantDbError('CONFLICT', 'the tenant is already being moved');
     try {
-      this.#step('move:locked', tenant, to);
-      return await this.#move(tenant, to, options, started);
+      // A rotation during the move would set a password the target never gets.
+      const credentials = this.#ctx.options.tenantRoles ? await this.#ctx.locks.tryHold(credentialsLock(tenant.id)) : undefined;
+      if (this.#ctx.options.tenantRoles && !credentials) throw new TenantDbError('CONFLICT', "the tenant's credentials are being rotated");
+      try {
+        this.#step('move:locked', tenant, to);
+        try {
+          return await this.#move(tenant, to, options, started);
+        } catch (err) {
+          if (!cannotReplicate.has(err as Error)) throw err;
+          // Undone already: copy instead.
+          const cause = (err as Error).cause;
+          this.#ctx.logger.warn(
+            { tenantId: tenant.id, err: cause instanceof Error ? cause.message : String(cause) },
+            'logical replication could not be set up for a move: copying instead (writes blocked for the whole copy)',
+          );
+          return await this.#move(tenant, to, { ...options, method: 'copy' }, started);
+        }
+      } finally {
+        await credentials?.release();
+      }
     } finally {
       await lock.release();
     }
@@ -149,6 +185,7 @@ export class TenantMover {
       throw new TenantDbError('CONFLICT', `the target server already has a database named ${tenant.databaseName}`);
     }
     const name = moveName(tenant.id);
+    const cleanUps: (() => Promise<unknown>)[] = [];
     const source = await this.#open(tenant.server, tenant.databaseName);
     let row: MoveRow | undefined;
     let blockedAt: number | undefined;
@@ -157,7 +194,20 @@ export class TenantMover {
     try {
       const fingerprint = await schemaFingerprint(source.client);
       const schema = await readSchema(source.client);
-      const method = options.method === 'copy' ? 'copy' : await this.#chooseMethod(tenant.server, to, schema);
+      // pg_dump's schema when its version matches both servers': it copies every kind of object.
+      const dump = (await dumpToolsMatch(await Promise.all([tenant.server, to].map((server) => this.#major(server)))))
+        ? await this.#dumpSchema(tenant)
+        : undefined;
+      if (!dump && schema.unsupported.length > 0) {
+        const list = schema.unsupported.slice(0, 5).join(', ');
+        throw new TenantDbError(
+          'VALIDATION',
+          `the tenant database has objects a move without pg_dump (of the servers' version) cannot copy: ${list}${schema.unsupported.length > 5 ? ', …' : ''}`,
+        );
+      }
+      cleanUps.push(async () => dump && (await rm(dump.folder, { recursive: true, force: true })));
+      const logical = options.method === 'copy' ? 'copy' : await this.#chooseMethod(tenant.server, to, schema);
+      const method: MoveMethod = logical === 'copy' && dump ? 'dump' : logical;
       row = await this.#register(tenant, to, name, method);
       const move = row;
       const where = { tenantId: tenant.id, databaseName: tenant.databaseName, server: to };
@@ -168,6 +218,10 @@ export class TenantMover {
       step('move:created', where);
       const counts = { tables: schema.tables.length, rows: 0, sequences: 0 };
       const target = await this.#open(to, name);
+      const targetUrl = this.#admin.databaseUrl(to, name);
+      /** The schema's part before the rows (tables, sequences), or after them (keys, indexes, triggers, foreign keys). */
+      const build = (part: 'pre-data' | 'post-data'): Promise<void> =>
+        dump ? restoreSection(targetUrl, dump.file, part) : applySchema(target.client, part === 'pre-data' ? schema.preData : schema.postData);
       try {
         progress({ phase: 'schema', method });
         const block = async (): Promise<void> => {
@@ -181,19 +235,23 @@ export class TenantMover {
           progress({ phase: 'blocked', method });
         };
         if (method === 'logical') {
+          await build('pre-data');
+          await build('post-data');
           await this.#replicate(move, tenant, schema, source, target, options.syncTimeoutMs ?? 600_000, progress, block);
           counts.sequences = await copySequences(source.client, target.client, schema.sequences);
           await this.#dropSubscription(target.client, name);
           await target.client.query(`DROP TABLE ${fenceTableOf(move)}`);
         } else {
+          // The tables before the block (the block checks the schema did not change since).
+          await build('pre-data');
           await block();
-          await applySchema(target.client, schema.preData);
           await source.client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
           counts.rows = await copyRows(source.client, target.client, schema.tables, (table, rows) =>
             progress({ phase: 'copying', method, table, rows }),
           );
           await source.client.query('COMMIT');
-          await applySchema(target.client, schema.postData);
+          await build('post-data');
+          if (this.#ctx.options.tenantRoles) await this.#tenants.giveRole(tenant, to, name);
           step('move:copied', where);
           counts.sequences = await copySequences(source.client, target.client, schema.sequences);
         }
@@ -236,7 +294,28 @@ export class TenantMover {
       await source.release();
       if (!switched) await this.#undoAfterFailure(tenant, to, row, renamed);
       throw moveError(err);
+    } finally {
+      for (const clean of cleanUps) await clean().catch(() => {});
     }
+  }
+
+  /** The server's major version. */
+  async #major(server: string): Promise<number> {
+    const { rows } = await this.#admin.query<{ major: number }>(server, `SELECT current_setting('server_version_num')::int / 10000 AS major`);
+    return rows[0]!.major;
+  }
+
+  /** The tenant's schema by pg_dump, in a file of a temp folder (removed after the move). */
+  async #dumpSchema(tenant: Tenant): Promise<{ folder: string; file: string }> {
+    const folder = await mkdtemp(path.join(os.tmpdir(), 'tenantdb-move-'));
+    const file = path.join(folder, 'schema.dump');
+    try {
+      await dumpSchema(this.#admin.databaseUrl(tenant.server, tenant.databaseName), file);
+    } catch (err) {
+      await rm(folder, { recursive: true, force: true });
+      throw err;
+    }
+    return { folder, file };
   }
 
   /** Logical replication when the source publishes (`wal_level = logical`) and every table can be replicated; else a copy. */
@@ -329,15 +408,27 @@ export class TenantMover {
     const deadline = Date.now() + timeoutMs;
     const name = quoteIdent(move.database_name);
     const fenceTable = fenceTableOf(move);
-    await applySchema(target.client, [...schema.preData, ...schema.postData]);
+    if (this.#ctx.options.tenantRoles) await this.#tenants.giveRole(tenant, move.target, move.database_name);
     for (const side of [source, target]) await side.client.query(`CREATE TABLE ${fenceTable} (token text PRIMARY KEY)`);
-    await source.client.query(`CREATE PUBLICATION ${name} FOR ALL TABLES`);
     // The target connects to the source as the source's admin URL says (see README: network and rights).
-    const conninfo = withDatabase(this.#admin.adminServerUrl(move.source), tenant.databaseName);
-    await target.client.query(
-      `CREATE SUBSCRIPTION ${name} CONNECTION ${target.client.escapeLiteral(conninfo)} PUBLICATION ${name}
-       WITH (copy_data = true)`,
-    );
+    const url = new URL(withDatabase(this.#admin.adminServerUrl(move.source), tenant.databaseName));
+    // A source the target cannot reach fails the subscription in time (then the move copies), not after TCP's minutes.
+    if (!url.searchParams.has('connect_timeout')) {
+      url.searchParams.set('connect_timeout', String(Math.ceil(this.#ctx.options.pool.connectTimeoutMs / 1000)));
+    }
+    const conninfo = url.toString();
+    try {
+      await source.client.query(`CREATE PUBLICATION ${name} FOR ALL TABLES`);
+      await target.client.query(
+        `CREATE SUBSCRIPTION ${name} CONNECTION ${target.client.escapeLiteral(conninfo)} PUBLICATION ${name}
+         WITH (copy_data = true)`,
+      );
+    } catch (err) {
+      // No right to publish or subscribe, the target cannot reach the source, no walsender or slot free…
+      const error = new TenantDbError('UNAVAILABLE', 'logical replication from the source to the target could not be set up', { cause: err });
+      cannotReplicate.add(error);
+      throw error;
+    }
     const tables = schema.tables.length;
     let reported = -1;
     for (;;) {
@@ -373,6 +464,9 @@ export class TenantMover {
    */
   async #waitForFence(source: pg.ClientBase, target: pg.ClientBase, table: string, deadline: number): Promise<void> {
     const token = randomUUID();
+    // Flushed at once, and all the source's WAL before it (a server at synchronous_commit = off would leave it
+    // to the WAL writer, up to wal_writer_delay later): a walsender sends only flushed WAL.
+    await source.query(`SET synchronous_commit = on`);
     await source.query(`INSERT INTO ${table} (token) VALUES ($1)`, [token]);
     while ((await target.query(`SELECT 1 FROM ${table} WHERE token = $1`, [token])).rowCount === 0) {
       if (Date.now() > deadline) throw new TenantDbError('UNAVAILABLE', 'the target did not catch up with the source in time');
@@ -438,6 +532,7 @@ export class TenantMover {
     await this.#tenants.endPool(this.#tenants.adminPoolKey(old));
     if (move.method === 'logical') await this.#dropSlot(move);
     await this.#admin.dropDatabase(move.source, tenant.databaseName);
+    if (this.#ctx.options.tenantRoles) await this.#admin.dropRole(move.source, tenant.databaseName);
     await this.#ctx.main.query(`DELETE FROM tenant_moves WHERE tenant_id = $1 AND phase = 'switched'`, [tenant.id]);
     step('move:cleaned', { tenantId: tenant.id, databaseName: tenant.databaseName, server: move.target });
   }
@@ -458,9 +553,9 @@ export class TenantMover {
       }
     }
     await this.#admin.dropDatabase(move.target, onTarget);
-    if (move.method === 'logical') {
-      await this.#dropSlot(move);
-    }
+    // The tenant's role on the target was the move's (the tenant's database did not exist there).
+    if (this.#ctx.options.tenantRoles) await this.#admin.dropRole(move.target, databaseName);
+    if (move.method === 'logical') await this.#dropSlot(move);
     await this.#admin.query(move.source, `ALTER DATABASE ${quoteDatabaseName(databaseName)} WITH ALLOW_CONNECTIONS true`);
     if (move.method === 'logical') {
       const source = await this.#open(move.source, databaseName);

@@ -10,7 +10,7 @@ import { InFlight } from '../util/in-flight.js';
 import { isUuid } from '../util/uuid.js';
 import { step } from '../util/steps.js';
 import { Placement, isUnreachable } from './placement.js';
-import { decryptSecret, encryptSecret, newRolePassword, scramVerifier } from './credentials.js';
+import { credentialsLock, decryptSecret, encryptSecret, newRolePassword, scramVerifier } from './credentials.js';
 import type { ServerAdmin } from './server-admin.js';
 import type { TenantTemplates } from './tenant-templates.js';
 import { tenantColumns, toTenant, type TenantRow } from './tenant-row.js';
@@ -53,8 +53,6 @@ function provisioningError(err: unknown): Error {
 // Held by the creating process for the whole of a tenant's provisioning, on its lock session (see LockSession):
 // a repair pass that can take it knows the creator is gone (a crashed process's session lock is released).
 const provisioningLock = (id: string): string => `tenantdb:provision:${id}`;
-// Held while a tenant's role password changes (rotateCredentials, or repair finishing a rotation).
-const credentialsLock = (id: string): string => `tenantdb:credentials:${id}`;
 
 /**
  * The tenant registry and the lifecycle of tenant databases: provisioning from a template, soft delete,
@@ -108,6 +106,7 @@ export class TenantsServiceImpl implements TenantsService {
         adminPoolKey: (tenant) => this.adminPoolKey(tenant),
         endPool: (key) => this.#pools.endPool(key),
         changed: (id) => this.#changed(id),
+        giveRole: (tenant, server, database) => this.#roleOn(tenant, server, database),
       },
     });
   }
@@ -440,6 +439,18 @@ export class TenantsServiceImpl implements TenantsService {
     );
     await this.#admin.setTenantRole(tenant.server, tenant.databaseName, tenant.databaseName, scramVerifier(password));
     this.#secrets.set(tenant.id, secret);
+  }
+
+  /**
+   * The tenant's login role, with its stored password, and the group's rights inside `database` of `server`
+   * (a move's target): as provisioning gives them. A tenant without a role (made before `tenantRoles`) gets none.
+   */
+  async #roleOn(tenant: Pick<Tenant, 'id' | 'databaseName'>, server: string, database: string): Promise<void> {
+    const { rows } = await this.#ctx.main.query<{ secret: string }>('SELECT secret FROM tenant_credentials WHERE tenant_id = $1', [tenant.id]);
+    if (!rows[0]) return;
+    await this.#templates.grantTenantRights(server, database);
+    const password = decryptSecret(this.#credentialsKey(), tenant.id, rows[0].secret);
+    await this.#admin.setTenantRole(server, tenant.databaseName, database, scramVerifier(password));
   }
 
   async rotateCredentials(id: string): Promise<void> {

@@ -69,10 +69,12 @@ export interface RepairResult {
 
 /**
  * How `tenants.move` copies a tenant's database: `logical` (PostgreSQL's logical replication, writes blocked
- * only for the final catch-up), `copy` (the schema, then every table's rows through the driver, writes
- * blocked for the whole copy).
+ * only for the final catch-up), `dump` (the schema by `pg_dump`/`pg_restore`, installed and of the servers'
+ * major version, then every table's rows through the driver, writes blocked for the rows), `copy` (the same
+ * with the schema rebuilt from the catalogs: tables, columns, defaults, identities, constraints, indexes and
+ * sequences; views, functions, triggers and the like are refused).
  */
-export type MoveMethod = 'logical' | 'copy';
+export type MoveMethod = 'logical' | 'dump' | 'copy';
 
 /**
  * The steps of a move, as `onProgress` reports them: `preparing` (checks, the target database created),
@@ -103,7 +105,10 @@ export interface MoveTenantOptions {
   onProgress?: (event: MoveProgressEvent) => void;
   /**
    * `auto` (default) uses logical replication when the source can publish to the target (`wal_level =
-   * logical` there, every table with a replica identity, two distinct servers), else a copy; `copy` always copies.
+   * logical` there, every table with a replica identity, two distinct servers, and the publication and
+   * subscription could be made: rights, a free walsender and slot, the target reaching the source), else a
+   * copy; `copy` always copies. Either copies the schema with `pg_dump`/`pg_restore` when they are installed
+   * and of both servers' major version (any object), else from the catalogs (tables and what they hold).
    */
   method?: 'auto' | 'copy';
   /**
@@ -132,7 +137,7 @@ export interface MoveResult {
   blockedMs: number;
   /** Tables copied (every table of the tenant database, `tenantdb_migrations` included). */
   tables: number;
-  /** Rows copied through the driver (`copy`); for `logical`, the rows the target holds at the switch. */
+  /** Rows copied through the driver (`dump`, `copy`); 0 for `logical` (PostgreSQL's own initial copy, not counted). */
   rows: number;
   /** Sequences whose values were carried over. */
   sequences: number;
@@ -168,8 +173,12 @@ export interface TenantsService {
    * up to `pool.moveWaitMs`, then get UNAVAILABLE. On any failure the tenant stays, working, on its old server
    * and nothing is left on the target; a move whose process died is finished or undone by `repair()`/`init()`.
    *
-   * VALIDATION for an unknown or the same server (and with `tenantRoles`, not supported yet); NOT_FOUND for an
-   * unknown tenant; TENANT_NOT_READY for one not ready; CONFLICT for one being dropped or already moving.
+   * With `tenantRoles`, the tenant's role (its password unchanged) and its rights come along; the role leaves
+   * the source with the database. A migration that changes the tenant's schema during the move undoes it.
+   *
+   * VALIDATION for an unknown or the same server; NOT_FOUND for an unknown tenant; TENANT_NOT_READY for one not
+   * ready; CONFLICT for one being dropped, already moving, having its credentials rotated, or whose schema
+   * changed meanwhile.
    *
    * @example
    * ```ts

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import diagnostics from 'node:diagnostics_channel';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { STEP_CHANNEL, TenantDbError, type MoveProgressEvent, type Platform, type StepMessage, type StepName, type Tenant } from '../../src/index.js';
@@ -14,29 +14,32 @@ import { useTempFolders } from '../support/temp-folders.js';
 
 // Moves between two PostgreSQL servers of this file's own (embedded, on loopback): `a` publishes
 // (wal_level = logical), `b` does not (the default, replica), so a move a → b takes the logical path and
-// b → a the copy. Both start once, in parallel, for the whole file.
+// b → a the copy; `c` is at wal_level = logical without a walsender. They start once, in parallel, for the whole file.
 const skipReason = process.env.TENANTDB_TEST_PG_URL ? 'TENANTDB_TEST_PG_URL is set: no PostgreSQL servers of the test\'s own' : '';
 if (skipReason) console.log(`tenants-move skipped: ${skipReason}`);
 
 const tempFolder = useTempFolders('tenantdb-move-cli');
 const LOGICAL = { wal_level: 'logical', max_wal_senders: 10, max_replication_slots: 10 };
+/** A server that says it publishes but cannot: no walsender for a subscriber. */
+const NO_SENDERS = { wal_level: 'logical', max_wal_senders: 0, max_replication_slots: 10 };
+type Server = 'a' | 'b' | 'c';
 
 describe.skipIf(Boolean(skipReason))('tenants.move', () => {
-  const servers: Record<'a' | 'b', RunningServer | undefined> = { a: undefined, b: undefined };
-  const serverOf = (name: 'a' | 'b'): string => servers[name]!.url.replace(/\/postgres$/, '');
+  const servers: Record<Server, RunningServer | undefined> = { a: undefined, b: undefined, c: undefined };
+  const serverOf = (name: Server): string => servers[name]!.url.replace(/\/postgres$/, '');
   let downPort = 0;
   const env = useTestPlatform({
     tenantSpares: 0,
     // Filled in beforeAll, once the servers listen (options() reads them then).
     get tenantServers() {
-      return { a: serverOf('a'), b: serverOf('b'), down: `postgres://postgres:postgres@127.0.0.1:${downPort}` };
+      return { a: serverOf('a'), b: serverOf('b'), c: serverOf('c'), down: `postgres://postgres:postgres@127.0.0.1:${downPort}` };
     },
   });
   let platform: Platform;
   /** A second platform on the same main database: another process of the same app. */
   let other: Platform;
 
-  async function on<R extends pg.QueryResultRow>(server: 'a' | 'b', database: string, sql: string, params: unknown[] = []): Promise<R[]> {
+  async function on<R extends pg.QueryResultRow>(server: Server, database: string, sql: string, params: unknown[] = []): Promise<R[]> {
     const client = new pg.Client({ connectionString: `${serverOf(server)}/${database}` });
     await client.connect();
     try {
@@ -49,7 +52,7 @@ describe.skipIf(Boolean(skipReason))('tenants.move', () => {
   /** What a move may leave behind on either server: databases, slots, subscriptions of a move. */
   async function leftovers(): Promise<string[]> {
     const found: string[] = [];
-    for (const server of ['a', 'b'] as const) {
+    for (const server of ['a', 'b', 'c'] as const) {
       const dbs = await on<{ datname: string }>(server, 'postgres', "SELECT datname FROM pg_database WHERE datname LIKE 'tenantdb_move_%'");
       const slots = await on<{ slot_name: string }>(server, 'postgres', 'SELECT slot_name FROM pg_replication_slots');
       const subs = await on<{ subname: string }>(server, 'postgres', 'SELECT subname FROM pg_subscription');
@@ -61,12 +64,12 @@ describe.skipIf(Boolean(skipReason))('tenants.move', () => {
     return found;
   }
 
-  async function databasesOf(server: 'a' | 'b'): Promise<string[]> {
+  async function databasesOf(server: Server): Promise<string[]> {
     return (await on<{ datname: string }>(server, 'postgres', "SELECT datname FROM pg_database WHERE datname LIKE 'tenant\\_%'")).map((d) => d.datname);
   }
 
   /** Runs one statement on a server, synchronously (in a child process): a step subscriber does it before the next step. */
-  function runSqlNow(server: 'a' | 'b', database: string, sql: string): void {
+  function runSqlNow(server: Server, database: string, sql: string): void {
     const script = `import pg from 'pg'; const c = new pg.Client(process.argv[1]); await c.connect(); await c.query(process.argv[2]); await c.end();`;
     execFileSync(process.execPath, ['--input-type=module', '-e', script, `${serverOf(server)}/${database}`, sql], { cwd: repoRoot });
   }
@@ -82,7 +85,7 @@ describe.skipIf(Boolean(skipReason))('tenants.move', () => {
   }
 
   /** A tenant on `server` with app tables made through ctx.query: a sequence, an identity, an index, a check. */
-  async function appTenant(name: string, server: 'a' | 'b'): Promise<Tenant> {
+  async function appTenant(name: string, server: Server): Promise<Tenant> {
     const tenant = await platform.tenants.create({ name, server });
     await platform.withTenant(tenant, async (ctx) => {
       await ctx.query(
@@ -137,7 +140,7 @@ describe.skipIf(Boolean(skipReason))('tenants.move', () => {
     };
 
   /** The move's data is all on `server`: every committed insert once, the sequence and identity past their old maximum, the app's index and check. */
-  async function expectIntact(tenant: Tenant, server: 'a' | 'b', committed: [number, number][]): Promise<void> {
+  async function expectIntact(tenant: Tenant, server: Server, committed: [number, number][]): Promise<void> {
     const rows = await on<{ writer: number; n: number }>(server, tenant.databaseName, 'SELECT writer, n FROM orders');
     const found = new Set(rows.map((r) => `${r.writer}:${r.n}`));
     expect(rows.length).toBe(found.size);
@@ -165,16 +168,20 @@ describe.skipIf(Boolean(skipReason))('tenants.move', () => {
 
   beforeAll(async () => {
     if (skipReason) return;
-    const [a, b, port] = await Promise.all([startPostgres({ settings: LOGICAL }, false), startPostgres({}, false), freePort()]);
-    servers.a = a;
-    servers.b = b;
+    const [a, b, c, port] = await Promise.all([
+      startPostgres({ settings: LOGICAL }, false),
+      startPostgres({}, false),
+      startPostgres({ settings: NO_SENDERS }, false),
+      freePort(),
+    ]);
+    Object.assign(servers, { a, b, c });
     downPort = port;
     platform = await env.initPlatform();
     other = env.platform();
   });
   afterAll(async () => {
     await Promise.allSettled([platform?.close(), other?.close()]);
-    await Promise.allSettled([servers.a?.stop(), servers.b?.stop()]);
+    await Promise.allSettled(Object.values(servers).map((server) => server?.stop()));
   });
 
   it('logical (a → b) under continuous writes from two processes, then a copy (b → a): nothing lost, nothing left', async () => {
@@ -215,7 +222,12 @@ describe.skipIf(Boolean(skipReason))('tenants.move', () => {
     const tenant = await platform.tenants.create({ name: 'Refused', server: 'b' });
     await expect(platform.tenants.move(tenant.id, 'nowhere')).rejects.toMatchObject({ code: 'VALIDATION' });
     await expect(platform.tenants.move(tenant.id, 'b')).rejects.toMatchObject({ code: 'VALIDATION' });
+    await expect(platform.tenants.move(tenant.id, 'a', { drainTimeoutMs: -1 })).rejects.toMatchObject({ code: 'VALIDATION' });
     await expect(platform.tenants.move(randomUUID(), 'a')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    // What the copy cannot rebuild exactly (a view, here) is refused before anything is made.
+    await platform.withTenant(tenant, (ctx) => ctx.query('CREATE VIEW file_sizes AS SELECT id, size_bytes FROM files'));
+    await expect(platform.tenants.move(tenant.id, 'a')).rejects.toMatchObject({ code: 'VALIDATION' });
+    await platform.withTenant(tenant, (ctx) => ctx.query('DROP VIEW file_sizes'));
     const [one, two] = await Promise.allSettled([platform.tenants.move(tenant.id, 'a'), other.tenants.move(tenant.id, 'a')]);
     const outcomes = [one, two].map((r) => (r.status === 'fulfilled' ? 'moved' : (r.reason as TenantDbError).code)).sort();
     expect(outcomes).toEqual(['CONFLICT', 'moved']);
@@ -265,8 +277,38 @@ describe.skipIf(Boolean(skipReason))('tenants.move', () => {
     expect(await on('b', tenant.databaseName, "SELECT 1 FROM information_schema.columns WHERE table_name = 'orders' AND column_name = 'late'")).toHaveLength(1);
   });
 
+  it('a scope that waits longer than pool.moveWaitMs for the switch gets UNAVAILABLE (retryable); after it, the tenant works', async () => {
+    const impatient = env.platform({ pool: { moveWaitMs: 1 } });
+    const tenant = await impatient.tenants.create({ name: 'Impatient', server: 'b' });
+    let during: Promise<unknown> | undefined;
+    const probe = atStep('move:blocked', tenant, () => {
+      during = impatient.withTenant(tenant.id, (ctx) => ctx.query('SELECT 1')).catch((err: unknown) => err);
+    });
+    try {
+      await impatient.tenants.move(tenant.id, 'a', { method: 'copy' });
+    } finally {
+      probe.off();
+    }
+    expect(await during).toMatchObject({ code: 'UNAVAILABLE', retryable: true });
+    expect((await impatient.withTenant(tenant.id, (ctx) => ctx.query('SELECT 1 AS one'))).rows).toEqual([{ one: 1 }]);
+    await impatient.close();
+  });
+
+  it('a source that cannot publish after all (no walsender free): the move, undone, copies instead', async () => {
+    const tenant = await appTenant('Cannot Publish', 'c');
+    const methods = new Set<string | undefined>();
+    const result = await platform.tenants.move(tenant.id, 'b', { onProgress: (e) => methods.add(e.method) });
+    expect(result.method).toBe('copy');
+    expect(methods).toEqual(new Set([undefined, 'logical', 'copy']));
+    await expectIntact(tenant, 'b', []);
+    expect(await databasesOf('c')).toEqual([]);
+    expect(await leftovers()).toEqual([]);
+  });
+
   it.each([
     ['move:blocked', 'a'],
+    // Renamed on the target, not yet switched: writes were blocked, so repair switches.
+    ['move:renamed', 'b'],
     ['move:switched', 'b'],
   ] as const)('killed at %s: init() leaves the tenant whole on %s alone', async (at, expected) => {
     const tenant = await appTenant(`Crash ${at}`, 'a');
@@ -303,5 +345,43 @@ describe.skipIf(Boolean(skipReason))('tenants.move', () => {
     expect(usage.code).toBe(2);
     expect((await platform.tenants.get(tenant.id)).server).toBe('a');
     expect(await leftovers()).toEqual([]);
+  });
+
+  describe('with tenantRoles', () => {
+    const roles = useTestPlatform({
+      tenantSpares: 0,
+      tenantRoles: true,
+      credentialsKey: randomBytes(32).toString('hex'),
+      get tenantServers() {
+        return { a: serverOf('a'), b: serverOf('b') };
+      },
+    });
+
+    it("the tenant's role and its rights come along, its password unchanged; the role leaves the source", async () => {
+      const withRoles = await roles.initPlatform();
+      const tenant = await withRoles.tenants.create({ name: 'Roles Co', server: 'a' });
+      const whoAmI = (): Promise<string> =>
+        withRoles.withTenant(tenant.id, async (ctx) => {
+          await ctx.query('INSERT INTO files (id, s3_path, md5_hash, sha256, size_bytes, created_at, updated_at) VALUES ($1, $2, $3, $4, 1, now(), now())', [
+            randomUUID(),
+            randomUUID(),
+            randomBytes(16).toString('hex'),
+            randomBytes(32).toString('hex'),
+          ]);
+          return (await ctx.query<{ u: string }>('SELECT current_user AS u')).rows[0]!.u;
+        });
+      expect(await whoAmI()).toBe(tenant.databaseName);
+      const result = await withRoles.tenants.move(tenant.id, 'b');
+      expect(result.method).toBe('logical');
+      expect(await whoAmI()).toBe(tenant.databaseName);
+      expect(await on('b', tenant.databaseName, 'SELECT 1 FROM files')).toHaveLength(2);
+      const role = 'SELECT 1 FROM pg_roles WHERE rolname = $1';
+      expect(await on('a', 'postgres', role, [tenant.databaseName])).toEqual([]);
+      // CONNECT is the role's alone on the target, as at provisioning.
+      const acl = await on<{ acl: string }>('b', 'postgres', 'SELECT datacl::text AS acl FROM pg_database WHERE datname = $1', [tenant.databaseName]);
+      expect(acl[0]!.acl).toContain(`${tenant.databaseName}=Tc/`);
+      expect(acl[0]!.acl).not.toMatch(/[{,]=/);
+      expect(await leftovers()).toEqual([]);
+    });
   });
 });
