@@ -1,0 +1,242 @@
+import { inspect } from 'node:util';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createPlatform, TenantDbError, type MoveProgressEvent, type Platform, type PlatformOptions, type Tenant } from '../../src/index.js';
+import { freePort, startPostgres, type RunningServer } from '../../scripts/dev-servers.js';
+import { adminQuery, dropPlatformDatabases, serverUrl, uniqueName } from '../support/env.js';
+import { newSecret, secretForms, SecretWatch, urlWithPassword } from '../support/secret-watch.js';
+
+// no-secrets.test.ts for tenants.move and pool.sharedBudget: the database password in every URL, and a
+// refused one, must come out of no error (its cause chain included), log line, progress event, result or
+// rendering of the platform. The moves need a second PostgreSQL server of the file's own, at
+// wal_level = logical, so that a move back takes the logical path, whose subscription carries the source's
+// admin URL, password included.
+const skipMoves = process.env.TENANTDB_TEST_PG_URL ? 'TENANTDB_TEST_PG_URL is set: no PostgreSQL server of the test\'s own' : '';
+if (skipMoves) console.log(`no-secrets-move-budget: moves skipped: ${skipMoves}`);
+
+const db = newSecret('db'); // the password of a login role made for this file, in every working URL
+const wrong = newSecret('wrong'); // a password the servers refuse
+const role = uniqueName('tdbt_secret_mover');
+const mainDb = uniqueName('tdbt_secret_move');
+
+const needles: Array<[string, string[]]> = [
+  ['db password', [...secretForms(db.secret), db.core]],
+  ['refused password', [...secretForms(wrong.secret), wrong.core]],
+];
+
+function newWatch(): SecretWatch {
+  const watch = new SecretWatch();
+  for (const [label, values] of needles) watch.needle(label, ...values);
+  return watch;
+}
+
+function expectNoLeaks(watch: SecretWatch): void {
+  expect(watch.recorded).toBeGreaterThan(0);
+  expect(watch.leaks()).toEqual([]);
+}
+
+/** `postgres://<role>:<password>@host:port[/database]` on `base`'s server (the harness's by default), on `port` if given. */
+function pgUrl(password: string, options: { database?: string; base?: string; port?: number } = {}): string {
+  const u = new URL(urlWithPassword(options.base ?? serverUrl(), role, password, options.database));
+  if (options.port !== undefined) u.port = String(options.port);
+  return u.toString();
+}
+
+let second: RunningServer | undefined;
+let deadPort: number;
+const platforms: Platform[] = [];
+let platform: Platform;
+let home: Tenant;
+const setupWatch = newWatch();
+
+/** The second server's URL with `password`. */
+const onSecond = (password: string): string => pgUrl(password, { base: second!.url });
+
+/** Working options: the secret in every URL, on the harness's server (`default`) and the second (`second`). */
+function workingOptions(extra: Partial<PlatformOptions> = {}): PlatformOptions {
+  const main = pgUrl(db.secret, { database: mainDb });
+  const mainAdmin = new URL(main);
+  mainAdmin.password = '';
+  mainAdmin.searchParams.set('password', db.secret);
+  return {
+    mainUrl: main,
+    mainAdminUrl: mainAdmin.toString(),
+    tenantServers: {
+      default: { url: pgUrl(db.secret), adminUrl: pgUrl(db.secret) },
+      ...(second ? { second: `${onSecond(db.secret)}?application_name=tenantdb_second` } : {}),
+    },
+    // No document is stored: the bucket is never reached.
+    s3: { bucket: 'unused', endpoint: `http://127.0.0.1:${deadPort}`, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } },
+    tenantSpares: 0,
+    ...extra,
+  };
+}
+
+function make(options: PlatformOptions): Platform {
+  const p = createPlatform(options);
+  platforms.push(p);
+  return p;
+}
+
+/** The SCRAM verifier PostgreSQL stores for the role, and its salt and keys. */
+async function scramParts(): Promise<string[]> {
+  const { rows } = await adminQuery<{ v: string }>('SELECT rolpassword AS v FROM pg_authid WHERE rolname = $1', [role]);
+  const verifier = rows[0]!.v;
+  expect(verifier).toMatch(/^SCRAM-SHA-256\$/);
+  return [verifier, ...verifier.split(/[$:]/).slice(2)];
+}
+
+const createRole = `CREATE ROLE "${role}" LOGIN SUPERUSER PASSWORD '${db.secret.replace(/'/g, "''")}'`;
+
+beforeAll(async () => {
+  deadPort = await freePort();
+  await adminQuery(createRole);
+  needles.push(['SCRAM verifier of the db password', await scramParts()]);
+  if (!skipMoves) {
+    second = await startPostgres({ settings: { wal_level: 'logical', max_wal_senders: 10, max_replication_slots: 10 } }, false);
+    const client = new pg.Client({ connectionString: second.url });
+    await client.connect();
+    try {
+      await client.query(createRole);
+    } finally {
+      await client.end();
+    }
+  }
+  platform = make(workingOptions({ logger: setupWatch.logger() }));
+  await platform.init();
+  home = await platform.tenants.create({ name: 'Home', server: 'default' });
+  await platform.withTenant(home, (ctx) => ctx.query('CREATE TABLE notes (id serial PRIMARY KEY, body text NOT NULL); INSERT INTO notes (body) VALUES (\'kept\')'));
+}, 60_000);
+
+afterAll(async () => {
+  await Promise.allSettled(platforms.map((p) => p.close()));
+  // The role owns the databases: they go first. The second server goes with its temp folder.
+  await dropPlatformDatabases(mainDb);
+  await adminQuery(`DROP ROLE IF EXISTS "${role}"`);
+  await second?.stop();
+}, 60_000);
+
+/** The `code` of the error and of each error in its cause chain. */
+function causeCodes(err: unknown): unknown[] {
+  const codes: unknown[] = [];
+  for (let e = err, depth = 0; e !== null && typeof e === 'object' && depth < 6; depth++) {
+    codes.push((e as { code?: unknown }).code);
+    e = (e as { cause?: unknown }).cause;
+  }
+  return codes;
+}
+
+/** A move's result or error, its progress events and its log lines, recorded. */
+async function watchMove(watch: SecretWatch, what: string, p: Platform, id: string, to: string, method?: 'copy'): Promise<unknown> {
+  const events: MoveProgressEvent[] = [];
+  const moving = p.tenants.move(id, to, { ...(method ? { method } : {}), onProgress: (e) => events.push(e) });
+  const outcome = await moving.then(
+    (result) => {
+      watch.value(`${what} result`, result);
+      return result;
+    },
+    (err: unknown) => {
+      watch.error(what, err);
+      return err;
+    },
+  );
+  expect(events.length, what).toBeGreaterThan(0);
+  watch.value(`${what} progress`, events);
+  return outcome;
+}
+
+describe.skipIf(Boolean(skipMoves))('tenants.move with secrets in both servers\' URLs', () => {
+  it('a copy there and the logical path back: results, progress and log lines name no secret', async () => {
+    const watch = newWatch();
+    const p = make(workingOptions({ logger: watch.logger() }));
+    // The harness's server does not publish (wal_level replica): a copy.
+    const there = (await watchMove(watch, 'move to second', p, home.id, 'second')) as { method: string; to: string };
+    expect(there).toMatchObject({ to: 'second' });
+    expect(['copy', 'dump']).toContain(there.method);
+    // The second server publishes: the harness's server subscribes with the second's admin URL.
+    const back = (await watchMove(watch, 'move back', p, home.id, 'default')) as { method: string; to: string };
+    expect(back).toMatchObject({ to: 'default', method: 'logical' });
+    expect(await p.withTenant(home.id, async (ctx) => (await ctx.query<{ body: string }>('SELECT body FROM notes')).rows)).toEqual([{ body: 'kept' }]);
+    watch.value('tenants.get', await p.tenants.get(home.id));
+    watch.value('platform.stats()', p.stats());
+    watch.text('inspect(platform)', inspect(p, { depth: Infinity }));
+    expectNoLeaks(watch);
+    expectNoLeaks(setupWatch);
+  }, 30_000);
+
+  it('to a server that refuses the password or is unreachable: errors, causes, progress and log lines name no secret', async () => {
+    const watch = newWatch();
+    const p = make(
+      workingOptions({
+        logger: watch.logger(),
+        pool: { connectTimeoutMs: 500, acquireTimeoutMs: 2_000 },
+        tenantServers: {
+          default: { url: pgUrl(db.secret), adminUrl: pgUrl(db.secret) },
+          refused: onSecond(wrong.secret),
+          dead: { url: pgUrl(db.secret, { port: deadPort }), adminUrl: pgUrl(db.secret, { port: deadPort }) },
+        },
+      }),
+    );
+    const refused = (await watchMove(watch, 'move to a server that refuses', p, home.id, 'refused')) as TenantDbError;
+    expect(refused).toBeInstanceOf(TenantDbError);
+    expect(causeCodes(refused)).toContain('28P01');
+    const dead = (await watchMove(watch, 'move to an unreachable server', p, home.id, 'dead')) as TenantDbError;
+    expect(dead).toMatchObject({ code: 'UNAVAILABLE' });
+    // The tenant stayed where it was and still answers.
+    expect(await p.withTenant(home.id, async (ctx) => (await ctx.query('SELECT 1')).rowCount)).toBe(1);
+    watch.value('tenants.get', await p.tenants.get(home.id));
+    watch.value('platform.stats()', p.stats());
+    watch.text('inspect(platform)', inspect(p, { depth: Infinity }));
+    expectNoLeaks(watch);
+  }, 30_000);
+
+  it('a subscription that cannot connect to the source: the warning of the fallback to a copy names no secret', async () => {
+    const watch = newWatch();
+    // libpq (the subscription) honours target_session_attrs and refuses a primary; pg (the platform) ignores it.
+    const p = make(
+      workingOptions({
+        logger: watch.logger(),
+        tenantServers: { default: pgUrl(db.secret), second: `${onSecond(db.secret)}?target_session_attrs=read-only` },
+      }),
+    );
+    const away = await p.tenants.create({ name: 'Away', server: 'second' });
+    const result = await watchMove(watch, 'move with a failing subscription', p, away.id, 'default');
+    expect(result).toMatchObject({ to: 'default' });
+    expect((result as { method: string }).method).not.toBe('logical');
+    const fallback = watch.logLines.filter((l) => l.level === 'warn' && /copying instead/.test(l.msg ?? ''));
+    expect(fallback).toHaveLength(1);
+    watch.value('platform.stats()', p.stats());
+    expectNoLeaks(watch);
+  }, 30_000);
+});
+
+describe('pool.sharedBudget with secrets in the servers\' URLs', () => {
+  it('a control connection refused or unreachable: DATABASE or UNAVAILABLE, and no error, log line or stats() names a secret', async () => {
+    const watch = newWatch();
+    const adminUrls: Array<[string, string]> = [
+      ['refused', pgUrl(wrong.secret)],
+      ['unreachable', pgUrl(db.secret, { port: deadPort })],
+    ];
+    for (const [what, adminUrl] of adminUrls) {
+      // The tenant connections would work: only the control connection, on adminUrl, fails.
+      const p = make(
+        workingOptions({
+          logger: watch.logger(),
+          pool: { connectTimeoutMs: 500, acquireTimeoutMs: 2_000, sharedBudget: { maxConnections: 4 } },
+          tenantServers: { default: { url: pgUrl(db.secret), adminUrl } },
+        }),
+      );
+      for (const attempt of [1, 2]) {
+        const err = await watch.rejection(`${what} withTenant ${attempt}`, p.withTenant(home.id, (ctx) => ctx.query('SELECT 1')));
+        expect(err, what).toBeInstanceOf(TenantDbError);
+        // A refused password is the host's to fix (DATABASE, the driver's 28P01 as the cause); no server is UNAVAILABLE.
+        if (what === 'refused') expect(causeCodes(err), what).toEqual(['DATABASE', '28P01']);
+        else expect(err, what).toMatchObject({ code: 'UNAVAILABLE', retryable: true, cause: { code: 'ECONNREFUSED' } });
+      }
+      watch.value(`${what} platform.stats()`, p.stats());
+      watch.text(`${what} inspect(platform)`, inspect(p, { depth: Infinity }));
+      await p.close();
+    }
+    expectNoLeaks(watch);
+  }, 30_000);
+});
