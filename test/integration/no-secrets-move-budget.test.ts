@@ -1,8 +1,12 @@
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { inspect } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPlatform, TenantDbError, type MoveProgressEvent, type Platform, type PlatformOptions, type Tenant } from '../../src/index.js';
 import { freePort, startPostgres, type RunningServer } from '../../scripts/dev-servers.js';
+import { dumpSchema, restoreSection } from '../../src/tenants/pg-dump.js';
 import { adminQuery, dropPlatformDatabases, serverUrl, uniqueName } from '../support/env.js';
 import { newSecret, secretForms, SecretWatch, urlWithPassword } from '../support/secret-watch.js';
 
@@ -208,6 +212,46 @@ describe.skipIf(Boolean(skipMoves))('tenants.move with secrets in both servers\'
     watch.value('platform.stats()', p.stats());
     expectNoLeaks(watch);
   }, 30_000);
+});
+
+describe('pg_dump and pg_restore of a move', () => {
+  it('get the password in PGPASSWORD, never on their command line (which ps shows), a password parameter included', async () => {
+    const watch = newWatch();
+    // Stand-ins that print their arguments and fail, and keep the PGPASSWORD they were given.
+    const bin = await mkdtemp(path.join(os.tmpdir(), 'tenantdb-fake-pg-dump-'));
+    const saved = process.env.PATH;
+    try {
+      for (const tool of ['pg_dump', 'pg_restore']) {
+        await writeFile(path.join(bin, tool), `#!/bin/sh\nprintf %s "$PGPASSWORD" > "${bin}/${tool}.password"\necho "$@" >&2\nexit 1\n`);
+        await chmod(path.join(bin, tool), 0o755);
+      }
+      process.env.PATH = `${bin}${path.delimiter}${saved ?? ''}`;
+      const inUserinfo = pgUrl(db.secret, { database: 'tenant_x' });
+      const asParameter = new URL(inUserinfo);
+      asParameter.password = '';
+      asParameter.searchParams.set('password', db.secret);
+      for (const [what, url] of [
+        ['userinfo', inUserinfo],
+        ['parameter', asParameter.toString()],
+      ] as const) {
+        const file = path.join(bin, 'schema.dump');
+        for (const [tool, run] of [
+          ['pg_dump', () => dumpSchema(url, file)],
+          ['pg_restore', () => restoreSection(url, file, 'pre-data')],
+        ] as const) {
+          const err = (await watch.rejection(`${what} ${tool}`, run())) as TenantDbError;
+          expect(err).toMatchObject({ code: 'DATABASE' });
+          // The cause holds what the tool printed: its command line.
+          expect(String((err.cause as Error).message), `${what} ${tool}`).toContain('--dbname=postgres://');
+          expect(await readFile(path.join(bin, `${tool}.password`), 'utf8'), `${what} ${tool}`).toBe(db.secret);
+        }
+      }
+    } finally {
+      process.env.PATH = saved;
+      await rm(bin, { recursive: true, force: true });
+    }
+    expectNoLeaks(watch);
+  });
 });
 
 describe('pool.sharedBudget with secrets in the servers\' URLs', () => {
