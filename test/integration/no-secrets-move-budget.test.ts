@@ -283,4 +283,31 @@ describe('pool.sharedBudget with secrets in the servers\' URLs', () => {
     }
     expectNoLeaks(watch);
   }, 30_000);
+
+  it('working and exhausted, the password in the userinfo and as a parameter: no result, error, stats() or log line names it', async () => {
+    const watch = newWatch();
+    const asParameter = new URL(pgUrl(db.secret));
+    asParameter.password = '';
+    asParameter.searchParams.set('password', db.secret);
+    const p = make(
+      workingOptions({
+        logger: watch.logger(),
+        pool: { acquireTimeoutMs: 500, sharedBudget: { maxConnections: 1 } },
+        tenantServers: { default: { url: pgUrl(db.secret), adminUrl: asParameter.toString() } },
+      }),
+    );
+    const other = await p.tenants.create({ name: 'Other', server: 'default' });
+    watch.value('withTenant', await p.withTenant(home.id, (ctx) => ctx.query('SELECT 1 AS one')));
+    // The one slot stays with home's connection, held by a transaction, while other's scope waits for it, then times out.
+    await p.withTenant(home.id, (ctx) =>
+      ctx.transaction(async (tx) => {
+        await tx.query('SELECT 1');
+        const err = (await watch.rejection('budget exhausted', p.withTenant(other.id, (c) => c.query('SELECT 1')))) as TenantDbError;
+        expect(err).toMatchObject({ code: 'UNAVAILABLE' });
+      }),
+    );
+    watch.value('platform.stats()', p.stats());
+    watch.text('inspect(platform)', inspect(p, { depth: Infinity }));
+    expectNoLeaks(watch);
+  }, 30_000);
 });
