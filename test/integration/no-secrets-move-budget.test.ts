@@ -8,7 +8,8 @@ import { createPlatform, TenantDbError, type MoveProgressEvent, type Platform, t
 import { freePort, startPostgres, type RunningServer } from '../../scripts/dev-servers.js';
 import { dumpSchema, restoreSection } from '../../src/tenants/pg-dump.js';
 import { adminQuery, dropPlatformDatabases, serverUrl, uniqueName } from '../support/env.js';
-import { newSecret, secretForms, SecretWatch, urlWithPassword } from '../support/secret-watch.js';
+import { causeCodes } from '../support/errors.js';
+import { expectNoLeaks, newSecret, passwordParam, scramParts, secretForms, SecretWatch, urlWithPassword, watchFor } from '../support/secret-watch.js';
 
 // no-secrets.test.ts for tenants.move and pool.sharedBudget: the database password in every URL, and a
 // refused one, must come out of no error (its cause chain included), log line, progress event, result or
@@ -28,16 +29,7 @@ const needles: Array<[string, string[]]> = [
   ['refused password', [...secretForms(wrong.secret), wrong.core]],
 ];
 
-function newWatch(): SecretWatch {
-  const watch = new SecretWatch();
-  for (const [label, values] of needles) watch.needle(label, ...values);
-  return watch;
-}
-
-function expectNoLeaks(watch: SecretWatch): void {
-  expect(watch.recorded).toBeGreaterThan(0);
-  expect(watch.leaks()).toEqual([]);
-}
+const newWatch = (): SecretWatch => watchFor(needles);
 
 /** `postgres://<role>:<password>@host:port[/database]` on `base`'s server (the harness's by default), on `port` if given. */
 function pgUrl(password: string, options: { database?: string; base?: string; port?: number } = {}): string {
@@ -56,15 +48,14 @@ const setupWatch = newWatch();
 /** The second server's URL with `password`. */
 const onSecond = (password: string): string => pgUrl(password, { base: second!.url });
 
-/** Working options: the secret in every URL, on the harness's server (`default`) and the second (`second`). */
-function workingOptions(extra: Partial<PlatformOptions> = {}): PlatformOptions {
-  const main = pgUrl(db.secret, { database: mainDb });
-  const mainAdmin = new URL(main);
-  mainAdmin.password = '';
-  mainAdmin.searchParams.set('password', db.secret);
-  return {
-    mainUrl: main,
-    mainAdminUrl: mainAdmin.toString(),
+/**
+ * A platform, closed after the file, on options that work (with `extra` on top): the secret in every URL, on
+ * the harness's server (`default`) and the second (`second`).
+ */
+function make(extra: Partial<PlatformOptions> = {}): Platform {
+  const p = createPlatform({
+    mainUrl: pgUrl(db.secret, { database: mainDb }),
+    mainAdminUrl: passwordParam(pgUrl(db.secret, { database: mainDb }), db.secret),
     tenantServers: {
       default: { url: pgUrl(db.secret), adminUrl: pgUrl(db.secret) },
       ...(second ? { second: `${onSecond(db.secret)}?application_name=tenantdb_second` } : {}),
@@ -73,21 +64,9 @@ function workingOptions(extra: Partial<PlatformOptions> = {}): PlatformOptions {
     s3: { bucket: 'unused', endpoint: `http://127.0.0.1:${deadPort}`, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } },
     tenantSpares: 0,
     ...extra,
-  };
-}
-
-function make(options: PlatformOptions): Platform {
-  const p = createPlatform(options);
+  });
   platforms.push(p);
   return p;
-}
-
-/** The SCRAM verifier PostgreSQL stores for the role, and its salt and keys. */
-async function scramParts(): Promise<string[]> {
-  const { rows } = await adminQuery<{ v: string }>('SELECT rolpassword AS v FROM pg_authid WHERE rolname = $1', [role]);
-  const verifier = rows[0]!.v;
-  expect(verifier).toMatch(/^SCRAM-SHA-256\$/);
-  return [verifier, ...verifier.split(/[$:]/).slice(2)];
 }
 
 const createRole = `CREATE ROLE "${role}" LOGIN SUPERUSER PASSWORD '${db.secret.replace(/'/g, "''")}'`;
@@ -95,7 +74,7 @@ const createRole = `CREATE ROLE "${role}" LOGIN SUPERUSER PASSWORD '${db.secret.
 beforeAll(async () => {
   deadPort = await freePort();
   await adminQuery(createRole);
-  needles.push(['SCRAM verifier of the db password', await scramParts()]);
+  needles.push(['SCRAM verifier of the db password', await scramParts(role)]);
   if (!skipMoves) {
     second = await startPostgres({ settings: { wal_level: 'logical', max_wal_senders: 10, max_replication_slots: 10 } }, false);
     const client = new pg.Client({ connectionString: second.url });
@@ -106,7 +85,7 @@ beforeAll(async () => {
       await client.end();
     }
   }
-  platform = make(workingOptions({ logger: setupWatch.logger() }));
+  platform = make({ logger: setupWatch.logger() });
   await platform.init();
   home = await platform.tenants.create({ name: 'Home', server: 'default' });
   await platform.withTenant(home, (ctx) => ctx.query('CREATE TABLE notes (id serial PRIMARY KEY, body text NOT NULL); INSERT INTO notes (body) VALUES (\'kept\')'));
@@ -120,14 +99,11 @@ afterAll(async () => {
   await second?.stop();
 }, 60_000);
 
-/** The `code` of the error and of each error in its cause chain. */
-function causeCodes(err: unknown): unknown[] {
-  const codes: unknown[] = [];
-  for (let e = err, depth = 0; e !== null && typeof e === 'object' && depth < 6; depth++) {
-    codes.push((e as { code?: unknown }).code);
-    e = (e as { cause?: unknown }).cause;
-  }
-  return codes;
+/** What a platform lets out after the work of a test: the tenant, stats(), the platform itself. */
+async function watchPlatform(watch: SecretWatch, p: Platform, where = ''): Promise<void> {
+  watch.value(`${where}tenants.get`, await p.tenants.get(home.id));
+  watch.value(`${where}platform.stats()`, p.stats());
+  watch.text(`${where}inspect(platform)`, inspect(p, { depth: Infinity }));
 }
 
 /** A move's result or error, its progress events and its log lines, recorded. */
@@ -152,7 +128,7 @@ async function watchMove(watch: SecretWatch, what: string, p: Platform, id: stri
 describe.skipIf(Boolean(skipMoves))('tenants.move with secrets in both servers\' URLs', () => {
   it('a copy there and the logical path back: results, progress and log lines name no secret', async () => {
     const watch = newWatch();
-    const p = make(workingOptions({ logger: watch.logger() }));
+    const p = make({ logger: watch.logger() });
     // The harness's server does not publish (wal_level replica): a copy.
     const there = (await watchMove(watch, 'move to second', p, home.id, 'second')) as { method: string; to: string };
     expect(there).toMatchObject({ to: 'second' });
@@ -161,26 +137,22 @@ describe.skipIf(Boolean(skipMoves))('tenants.move with secrets in both servers\'
     const back = (await watchMove(watch, 'move back', p, home.id, 'default')) as { method: string; to: string };
     expect(back).toMatchObject({ to: 'default', method: 'logical' });
     expect(await p.withTenant(home.id, async (ctx) => (await ctx.query<{ body: string }>('SELECT body FROM notes')).rows)).toEqual([{ body: 'kept' }]);
-    watch.value('tenants.get', await p.tenants.get(home.id));
-    watch.value('platform.stats()', p.stats());
-    watch.text('inspect(platform)', inspect(p, { depth: Infinity }));
+    await watchPlatform(watch, p);
     expectNoLeaks(watch);
     expectNoLeaks(setupWatch);
   }, 30_000);
 
   it('to a server that refuses the password or is unreachable: errors, causes, progress and log lines name no secret', async () => {
     const watch = newWatch();
-    const p = make(
-      workingOptions({
-        logger: watch.logger(),
-        pool: { connectTimeoutMs: 500, acquireTimeoutMs: 2_000 },
-        tenantServers: {
-          default: { url: pgUrl(db.secret), adminUrl: pgUrl(db.secret) },
-          refused: onSecond(wrong.secret),
-          dead: { url: pgUrl(db.secret, { port: deadPort }), adminUrl: pgUrl(db.secret, { port: deadPort }) },
-        },
-      }),
-    );
+    const p = make({
+      logger: watch.logger(),
+      pool: { connectTimeoutMs: 500, acquireTimeoutMs: 2_000 },
+      tenantServers: {
+        default: { url: pgUrl(db.secret), adminUrl: pgUrl(db.secret) },
+        refused: onSecond(wrong.secret),
+        dead: { url: pgUrl(db.secret, { port: deadPort }), adminUrl: pgUrl(db.secret, { port: deadPort }) },
+      },
+    });
     const refused = (await watchMove(watch, 'move to a server that refuses', p, home.id, 'refused')) as TenantDbError;
     expect(refused).toBeInstanceOf(TenantDbError);
     expect(causeCodes(refused)).toContain('28P01');
@@ -188,28 +160,24 @@ describe.skipIf(Boolean(skipMoves))('tenants.move with secrets in both servers\'
     expect(dead).toMatchObject({ code: 'UNAVAILABLE' });
     // The tenant stayed where it was and still answers.
     expect(await p.withTenant(home.id, async (ctx) => (await ctx.query('SELECT 1')).rowCount)).toBe(1);
-    watch.value('tenants.get', await p.tenants.get(home.id));
-    watch.value('platform.stats()', p.stats());
-    watch.text('inspect(platform)', inspect(p, { depth: Infinity }));
+    await watchPlatform(watch, p);
     expectNoLeaks(watch);
   }, 30_000);
 
   it('a subscription that cannot connect to the source: the warning of the fallback to a copy names no secret', async () => {
     const watch = newWatch();
     // libpq (the subscription) honours target_session_attrs and refuses a primary; pg (the platform) ignores it.
-    const p = make(
-      workingOptions({
-        logger: watch.logger(),
-        tenantServers: { default: pgUrl(db.secret), second: `${onSecond(db.secret)}?target_session_attrs=read-only` },
-      }),
-    );
+    const p = make({
+      logger: watch.logger(),
+      tenantServers: { default: pgUrl(db.secret), second: `${onSecond(db.secret)}?target_session_attrs=read-only` },
+    });
     const away = await p.tenants.create({ name: 'Away', server: 'second' });
     const result = await watchMove(watch, 'move with a failing subscription', p, away.id, 'default');
     expect(result).toMatchObject({ to: 'default' });
     expect((result as { method: string }).method).not.toBe('logical');
     const fallback = watch.logLines.filter((l) => l.level === 'warn' && /copying instead/.test(l.msg ?? ''));
     expect(fallback).toHaveLength(1);
-    watch.value('platform.stats()', p.stats());
+    await watchPlatform(watch, p);
     expectNoLeaks(watch);
   }, 30_000);
 });
@@ -227,12 +195,9 @@ describe('pg_dump and pg_restore of a move', () => {
       }
       process.env.PATH = `${bin}${path.delimiter}${saved ?? ''}`;
       const inUserinfo = pgUrl(db.secret, { database: 'tenant_x' });
-      const asParameter = new URL(inUserinfo);
-      asParameter.password = '';
-      asParameter.searchParams.set('password', db.secret);
       for (const [what, url] of [
         ['userinfo', inUserinfo],
-        ['parameter', asParameter.toString()],
+        ['parameter', passwordParam(inUserinfo, db.secret)],
       ] as const) {
         const file = path.join(bin, 'schema.dump');
         for (const [tool, run] of [
@@ -263,13 +228,11 @@ describe('pool.sharedBudget with secrets in the servers\' URLs', () => {
     ];
     for (const [what, adminUrl] of adminUrls) {
       // The tenant connections would work: only the control connection, on adminUrl, fails.
-      const p = make(
-        workingOptions({
-          logger: watch.logger(),
-          pool: { connectTimeoutMs: 500, acquireTimeoutMs: 2_000, sharedBudget: { maxConnections: 4 } },
-          tenantServers: { default: { url: pgUrl(db.secret), adminUrl } },
-        }),
-      );
+      const p = make({
+        logger: watch.logger(),
+        pool: { connectTimeoutMs: 500, acquireTimeoutMs: 2_000, sharedBudget: { maxConnections: 4 } },
+        tenantServers: { default: { url: pgUrl(db.secret), adminUrl } },
+      });
       for (const attempt of [1, 2]) {
         const err = await watch.rejection(`${what} withTenant ${attempt}`, p.withTenant(home.id, (ctx) => ctx.query('SELECT 1')));
         expect(err, what).toBeInstanceOf(TenantDbError);
@@ -277,8 +240,7 @@ describe('pool.sharedBudget with secrets in the servers\' URLs', () => {
         if (what === 'refused') expect(causeCodes(err), what).toEqual(['DATABASE', '28P01']);
         else expect(err, what).toMatchObject({ code: 'UNAVAILABLE', retryable: true, cause: { code: 'ECONNREFUSED' } });
       }
-      watch.value(`${what} platform.stats()`, p.stats());
-      watch.text(`${what} inspect(platform)`, inspect(p, { depth: Infinity }));
+      await watchPlatform(watch, p, `${what} `);
       await p.close();
     }
     expectNoLeaks(watch);
@@ -286,16 +248,11 @@ describe('pool.sharedBudget with secrets in the servers\' URLs', () => {
 
   it('working and exhausted, the password in the userinfo and as a parameter: no result, error, stats() or log line names it', async () => {
     const watch = newWatch();
-    const asParameter = new URL(pgUrl(db.secret));
-    asParameter.password = '';
-    asParameter.searchParams.set('password', db.secret);
-    const p = make(
-      workingOptions({
-        logger: watch.logger(),
-        pool: { acquireTimeoutMs: 500, sharedBudget: { maxConnections: 1 } },
-        tenantServers: { default: { url: pgUrl(db.secret), adminUrl: asParameter.toString() } },
-      }),
-    );
+    const p = make({
+      logger: watch.logger(),
+      pool: { acquireTimeoutMs: 500, sharedBudget: { maxConnections: 1 } },
+      tenantServers: { default: { url: pgUrl(db.secret), adminUrl: passwordParam(pgUrl(db.secret), db.secret) } },
+    });
     const other = await p.tenants.create({ name: 'Other', server: 'default' });
     watch.value('withTenant', await p.withTenant(home.id, (ctx) => ctx.query('SELECT 1 AS one')));
     // The one slot stays with home's connection, held by a transaction, while other's scope waits for it, then times out.
@@ -306,8 +263,7 @@ describe('pool.sharedBudget with secrets in the servers\' URLs', () => {
         expect(err).toMatchObject({ code: 'UNAVAILABLE' });
       }),
     );
-    watch.value('platform.stats()', p.stats());
-    watch.text('inspect(platform)', inspect(p, { depth: Infinity }));
+    await watchPlatform(watch, p);
     expectNoLeaks(watch);
   }, 30_000);
 });
