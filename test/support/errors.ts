@@ -27,3 +27,13 @@ export function thrownCode(fn: () => unknown): TenantDbErrorCode {
   expect(err).toBeInstanceOf(TenantDbError);
   return (err as TenantDbError).code;
 }
+
+/** The `code` of the error and of each error in its cause chain (a driver's `28P01`, a socket's `ECONNREFUSED`). */
+export function causeCodes(err: unknown): unknown[] {
+  const codes: unknown[] = [];
+  for (let e = err, depth = 0; e !== null && typeof e === 'object' && depth < 6; depth++) {
+    codes.push((e as { code?: unknown }).code);
+    e = (e as { cause?: unknown }).cause;
+  }
+  return codes;
+}

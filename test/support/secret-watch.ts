@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { inspect } from 'node:util';
+import { expect } from 'vitest';
 import type { Logger } from '../../src/index.js';
+import { adminQuery } from './env.js';
 
 /**
  * A recognisable secret: `S3cr3t-<tag>-<16 hex>` followed by characters a URL must percent-encode, so that
@@ -16,6 +18,22 @@ export function urlWithPassword(base: string, user: string, password: string, da
   const u = new URL(base);
   const path = database === undefined ? '' : `/${encodeURIComponent(database)}`;
   return `${u.protocol}//${encodeURIComponent(user)}:${encodeURIComponent(password)}@${u.host}${path}${u.search}`;
+}
+
+/** `url` with no password in its userinfo and `password` as a parameter instead, which pg also reads. */
+export function passwordParam(url: string, password: string): string {
+  const u = new URL(url);
+  u.password = '';
+  u.searchParams.set('password', password);
+  return u.toString();
+}
+
+/** The SCRAM verifier the test server stores for a role, and its salt and keys: needles too. */
+export async function scramParts(role: string): Promise<string[]> {
+  const { rows } = await adminQuery<{ v: string }>('SELECT rolpassword AS v FROM pg_authid WHERE rolname = $1', [role]);
+  const verifier = rows[0]!.v;
+  expect(verifier).toMatch(/^SCRAM-SHA-256\$/);
+  return [verifier, ...verifier.split(/[$:]/).slice(2)];
 }
 
 /**
@@ -133,4 +151,17 @@ export class SecretWatch {
     }
     return found;
   }
+}
+
+/** A watch for every value of `needles`, each under its label. */
+export function watchFor(needles: ReadonlyArray<readonly [string, readonly string[]]>): SecretWatch {
+  const watch = new SecretWatch();
+  for (const [label, values] of needles) watch.needle(label, ...values);
+  return watch;
+}
+
+/** Fails unless `watch` recorded something and found no needle in it. */
+export function expectNoLeaks(watch: SecretWatch): void {
+  expect(watch.recorded).toBeGreaterThan(0);
+  expect(watch.leaks()).toEqual([]);
 }
