@@ -64,7 +64,15 @@ export interface RepairResult {
   /** Tenants that could not be repaired (e.g. their server is not configured), left for a later pass. */
   failed: RepairFailure[];
   /** Tenants whose move a crash stopped half way: finished (on the target) or undone (back on the source). */
-  moves?: { finished: string[]; undone: string[] };
+  moves?: RepairedMoves;
+}
+
+/** The moves `tenants.repair` found stopped half way by a crash, in {@link RepairResult}. */
+export interface RepairedMoves {
+  /** Tenants whose move had switched: finished, now on the target server. */
+  finished: string[];
+  /** Tenants whose move had not switched: undone, back on their old server with nothing left on the target. */
+  undone: string[];
 }
 
 /**
