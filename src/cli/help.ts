@@ -58,6 +58,13 @@ const COMMANDS: Record<CommandName, string> = {
   reset: `tenantdb reset --yes
   Development only: drops every tenant database the main database lists (and their documents),
   the tenant templates, then the main database. Needs --yes.`,
+  'migrations create': `tenantdb migrations create NAME --tenant|--main [--dir DIR]
+  Writes the next numbered NNNN_name.sql and an empty NNNN_name.down.sql for a tenant (--tenant) or
+  main-database (--main) migration. NAME is lower-cased to letters, digits and "_".
+  --dir DIR   the folder (created when missing); default the first of tenantMigrations /
+              mainMigrations (TENANTDB_TENANT_MIGRATIONS / TENANTDB_MAIN_MIGRATIONS)
+  Numbers count within DIR only: your migrations run after the built-in ones, in their own order.
+  Never overwrites a file; needs no database.`,
   demo: `tenantdb demo
   A guided tour on the configured servers: users, tenants, deduplicated uploads, a tenant
   migration rolled out over the fleet, statistics. Writes into the configured main database.`,
