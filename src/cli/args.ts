@@ -61,6 +61,8 @@ export interface CliArgs {
   family: 'tenant' | 'main' | undefined;
   /** `--dir DIR` of `migrations create`. */
   dir: string | undefined;
+  /** `--summary` of `status`: tenants counted per schema version. */
+  summary: boolean;
 }
 
 const OPTIONS = {
@@ -79,6 +81,7 @@ const OPTIONS = {
   server: { type: 'string' },
   to: { type: 'string' },
   'older-than-ms': { type: 'string' },
+  summary: { type: 'boolean' },
 } as const;
 
 /** The options of `migrations create`, where `--tenant` is a flag (the family), not a tenant id. */
@@ -107,7 +110,7 @@ interface CommandSpec {
 const SPECS: Record<CommandName, CommandSpec> = {
   init: { options: [], operands: [0, 0] },
   migrate: { options: ['concurrency', 'tenant'], operands: [0, 1], choices: ['main', 'tenants'] },
-  status: { options: [], operands: [0, 0] },
+  status: { options: ['summary'], operands: [0, 0] },
   'tenants create': { options: ['name', 'created-by', 'server'], operands: [0, 0], required: ['name'] },
   'tenants list': { options: ['all'], operands: [0, 0] },
   'tenants deactivate': { options: [], operands: [1, 1] },
@@ -200,6 +203,7 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
     olderThanMs: undefined,
     family: values.tenant === true ? 'tenant' : values.main === true ? 'main' : undefined,
     dir: values.dir,
+    summary: values.summary === true,
   };
   if (args.version) return args;
   if (args.help) {

@@ -35,8 +35,11 @@ const COMMANDS: Record<CommandName, string> = {
   --tenant ID       only this tenant (id or database name); repeatable
   A failed tenant never stops the others; the exit code is 1 if any failed.
   Progress on stderr: a bar on a terminal, a line per tenant otherwise.`,
-  status: `tenantdb status
-  Executed and pending migrations of the main database and of every ready tenant.`,
+  status: `tenantdb status [--summary]
+  Executed and pending migrations of the main database and of every ready tenant.
+  --summary   instead of a row per tenant, the tenants counted per schema version (their last
+              executed migration), unreachable ones apart: a mixed fleet at a glance
+  The exit code is 1 when some tenant's migrations could not be read.`,
   'tenants create': `tenantdb tenants create --name NAME [--created-by USER_ID] [--server NAME]
   Creates a tenant and its database. --created-by makes that user its first admin.`,
   'tenants list': `tenantdb tenants list [--all]

@@ -191,6 +191,13 @@ describe('tenantdb: a platform operated from the command line', () => {
       expect(t.executed).toContain('0201_app_notes');
       expect(t.pending).toEqual([]);
     }
+
+    const summary = await cli(['status', '--summary', '--json'], { ...env, TENANTDB_TENANT_MIGRATIONS: folder });
+    expect(summary.code, summary.stderr).toBe(0);
+    expect(json(summary).tenants).toEqual({ total: 2, unreachable: 0, failed: 0, versions: [{ version: '0201_app_notes', tenants: 2, pending: 0 }] });
+    const table = await cli(['status', '--summary'], { ...env, TENANTDB_TENANT_MIGRATIONS: folder });
+    expect(table.stdout).toMatch(/^tenants: 2 ready tenants at 1 version$/m);
+    expect(table.stdout).toMatch(/^ {2}0201_app_notes +2 +0$/m);
   });
 
   it('migrate (main, then tenants) exits 1 when one tenant fails, and migrates the others', async () => {
