@@ -3,26 +3,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FleetStatusSummary, Platform, Tenant } from '../../src/index.js';
-import { serverUrl, useTestPlatform } from '../support/env.js';
+import { useTestPlatform } from '../support/env.js';
+import { harnessServer, refusedServer } from '../support/server-urls.js';
 import { rejectionCode } from '../support/errors.js';
 
-/** The harness server as `tenantServers` takes it, under a name of its own. */
-function harness(name: string): string {
-  const u = new URL(serverUrl());
-  u.pathname = '';
-  u.searchParams.set('application_name', `tenantdb_${name}`);
-  return u.toString();
-}
-
-/** The harness server's URL with a port nothing listens on. */
-function refusedServer(): string {
-  const u = new URL(serverUrl());
-  u.port = '1';
-  u.pathname = '';
-  return u.toString().replace(/\/$/, '');
-}
-
-const env = useTestPlatform({ tenantServers: { default: harness('default'), eu1: harness('eu1') }, tenantSpares: 0 });
+const env = useTestPlatform({ tenantServers: { default: harnessServer('default'), eu1: harnessServer('eu1') }, tenantSpares: 0 });
 let folder: string;
 let hosted: Platform;
 let home: Tenant[];
@@ -69,7 +54,7 @@ describe('migrations.tenants.status({ summary: true })', () => {
   });
 
   it('counts the tenants of a server that cannot be reached apart', async () => {
-    const down = env.platform({ tenantServers: { default: harness('default'), eu1: refusedServer() }, tenantMigrations: [folder], tenantSpares: 0 });
+    const down = env.platform({ tenantServers: { default: harnessServer('default'), eu1: refusedServer() }, tenantMigrations: [folder], tenantSpares: 0 });
     const summary = await down.migrations.tenants.status({ summary: true });
     expect(summary).toMatchObject({ total: 5, unreachable: 1, failed: 0 });
     expect(summary.versions).toEqual([
