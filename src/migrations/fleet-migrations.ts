@@ -52,8 +52,10 @@ function summarise(rows: TenantMigrationStatus[], files: SqlMigrationFile[]): Fl
       continue;
     }
     const version = row.executed.at(-1) ?? null;
-    const count = byVersion.get(version) ?? { version, tenants: 0, pending: row.pending.length };
+    const count = byVersion.get(version) ?? { version, tenants: 0, pending: 0 };
     count.tenants++;
+    // The same for every tenant at a version, but for one that skipped a migration numbered before its last.
+    count.pending = Math.max(count.pending, row.pending.length);
     byVersion.set(version, count);
   }
   const position = new Map(files.map((f, i) => [f.name, i]));

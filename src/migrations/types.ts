@@ -84,7 +84,7 @@ export interface FleetVersionCount {
   version: string | null;
   /** The ready tenants at this version. */
   tenants: number;
-  /** The migrations pending at this version. */
+  /** The migrations pending at this version (the most of any of its tenants, should one have skipped an earlier one). */
   pending: number;
 }
 
