@@ -15,6 +15,7 @@ export const COMMAND_NAMES = [
   'sweep',
   'reset',
   'demo',
+  'migrations create',
 ] as const;
 
 /** One of {@link COMMAND_NAMES}. */
@@ -56,6 +57,12 @@ export interface CliArgs {
   to: string | undefined;
   /** `--older-than-ms N` of `sweep`. */
   olderThanMs: number | undefined;
+  /** `--tenant` or `--main` of `migrations create`: the family of the new migration. */
+  family: 'tenant' | 'main' | undefined;
+  /** `--dir DIR` of `migrations create`. */
+  dir: string | undefined;
+  /** `--summary` of `status`: tenants counted per schema version. */
+  summary: boolean;
 }
 
 const OPTIONS = {
@@ -74,9 +81,18 @@ const OPTIONS = {
   server: { type: 'string' },
   to: { type: 'string' },
   'older-than-ms': { type: 'string' },
+  summary: { type: 'boolean' },
 } as const;
 
-type OptionName = keyof typeof OPTIONS;
+/** The options of `migrations create`, where `--tenant` is a flag (the family), not a tenant id. */
+const FILE_OPTIONS = {
+  ...OPTIONS,
+  tenant: { type: 'boolean' },
+  main: { type: 'boolean' },
+  dir: { type: 'string' },
+} as const;
+
+type OptionName = keyof typeof FILE_OPTIONS;
 
 const GLOBAL_OPTIONS: ReadonlySet<OptionName> = new Set(['json', 'help', 'version', 'verbose', 'quiet', 'config']);
 
@@ -94,7 +110,7 @@ interface CommandSpec {
 const SPECS: Record<CommandName, CommandSpec> = {
   init: { options: [], operands: [0, 0] },
   migrate: { options: ['concurrency', 'tenant'], operands: [0, 1], choices: ['main', 'tenants'] },
-  status: { options: [], operands: [0, 0] },
+  status: { options: ['summary'], operands: [0, 0] },
   'tenants create': { options: ['name', 'created-by', 'server'], operands: [0, 0], required: ['name'] },
   'tenants list': { options: ['all'], operands: [0, 0] },
   'tenants deactivate': { options: [], operands: [1, 1] },
@@ -104,9 +120,16 @@ const SPECS: Record<CommandName, CommandSpec> = {
   sweep: { options: ['tenant', 'older-than-ms'], operands: [0, 0] },
   reset: { options: ['yes'], operands: [0, 0], required: ['yes'] },
   demo: { options: [], operands: [0, 0] },
+  'migrations create': { options: ['tenant', 'main', 'dir'], operands: [1, 1] },
 };
 
-const TENANTS_SUBCOMMANDS: string[] = COMMAND_NAMES.filter((c) => c.startsWith('tenants ')).map((c) => c.slice('tenants '.length));
+/** The commands that take a sub-command, and their sub-commands. */
+const GROUPS: Record<string, string[]> = Object.fromEntries(
+  ['tenants', 'migrations'].map((group) => [
+    group,
+    COMMAND_NAMES.filter((c) => c.startsWith(`${group} `)).map((c) => c.slice(group.length + 1)),
+  ]),
+);
 
 function integer(value: string | undefined, option: string, min: number): number | undefined {
   if (value === undefined) return undefined;
@@ -116,14 +139,24 @@ function integer(value: string | undefined, option: string, min: number): number
   return Number(value);
 }
 
+/** The first word of a command line that is not an option or the value of `--config`. */
+function firstWord(argv: readonly string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--config') i++;
+    else if (!argv[i]!.startsWith('-')) return argv[i];
+  }
+  return undefined;
+}
+
 /** The command named by the leading positionals, and how many positionals that took. */
 function resolveCommand(positionals: string[]): { command: CommandName; used: number } {
   const [word, sub] = positionals;
   if (word === undefined) throw usageError('no command given');
-  if (word === 'tenants') {
-    if (sub === undefined) throw usageError(`"tenants" needs one of: ${TENANTS_SUBCOMMANDS.join(', ')}`);
-    if (!TENANTS_SUBCOMMANDS.includes(sub)) throw usageError(`unknown command "tenants ${sub}"`);
-    return { command: `tenants ${sub}` as CommandName, used: 2 };
+  const subs = Object.hasOwn(GROUPS, word) ? GROUPS[word] : undefined;
+  if (subs) {
+    if (sub === undefined) throw usageError(`"${word}" needs one of: ${subs.join(', ')}`);
+    if (!subs.includes(sub)) throw usageError(`unknown command "${word} ${sub}"`);
+    return { command: `${word} ${sub}` as CommandName, used: 2 };
   }
   if (!(COMMAND_NAMES as readonly string[]).includes(word)) throw usageError(`unknown command "${word}"`);
   return { command: word as CommandName, used: 1 };
@@ -140,13 +173,16 @@ function resolveCommand(positionals: string[]): { command: CommandName; used: nu
  * ```
  */
 export function parseCliArgs(argv: readonly string[]): CliArgs {
-  let parsed: ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true; strict: true }>>;
+  let parsed: ReturnType<typeof parseArgs<{ options: typeof FILE_OPTIONS; allowPositionals: true; strict: true }>>;
   try {
-    parsed = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true });
+    // The command word decides what `--tenant` is: a tenant id, or the family of `migrations create`.
+    const options = firstWord(argv) === 'migrations' ? FILE_OPTIONS : OPTIONS;
+    parsed = parseArgs({ args: [...argv], options, allowPositionals: true, strict: true }) as typeof parsed;
   } catch (err) {
     throw usageError((err as Error).message);
   }
   const { values, positionals } = parsed;
+  const tenantIds = Array.isArray(values.tenant) ? values.tenant : [];
   const args: CliArgs = {
     command: undefined,
     operands: [],
@@ -159,12 +195,15 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
     yes: values.yes === true,
     all: values.all === true,
     concurrency: undefined,
-    tenants: values.tenant ?? [],
+    tenants: tenantIds,
     name: values.name,
     createdBy: values['created-by'],
     server: values.server,
     to: values.to,
     olderThanMs: undefined,
+    family: values.tenant === true ? 'tenant' : values.main === true ? 'main' : undefined,
+    dir: values.dir,
+    summary: values.summary === true,
   };
   if (args.version) return args;
   if (args.help) {
@@ -187,7 +226,9 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
     }
   }
   const [min, max] = spec.operands;
-  if (args.operands.length < min) throw usageError(`"${command}" needs a tenant id or database name`);
+  if (args.operands.length < min) {
+    throw usageError(`"${command}" needs ${command === 'migrations create' ? 'a migration name' : 'a tenant id or database name'}`);
+  }
   if (args.operands.length > max) throw usageError(`unexpected argument ${JSON.stringify(args.operands[max])} for "${command}"`);
   const target = args.operands[0];
   if (spec.choices && target !== undefined && !spec.choices.includes(target)) {
@@ -206,5 +247,10 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
   }
   if (command === 'sweep' && args.tenants.length > 1) throw usageError('"sweep" takes at most one --tenant');
   if (args.name !== undefined && args.name.trim() === '') throw usageError('--name must not be empty');
+  if (command === 'migrations create') {
+    if (values.tenant === true && values.main === true) throw usageError('--tenant and --main exclude each other');
+    if (args.family === undefined) throw usageError('"migrations create" needs --tenant or --main');
+    if (args.dir !== undefined && args.dir.trim() === '') throw usageError('--dir must not be empty');
+  }
   return args;
 }

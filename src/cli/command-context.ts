@@ -28,3 +28,17 @@ export interface CommandOutcome {
 
 /** One `tenantdb` command. */
 export type Command = (cx: CommandContext) => Promise<CommandOutcome>;
+
+/** What a command that only works on files gets: no platform, no connection. */
+export interface FileCommandContext {
+  readonly args: CliArgs;
+  /** The working directory relative paths are resolved against. */
+  readonly cwd: string;
+  /** The environment (the configuration variables, when `--config` is not given). */
+  readonly env: Readonly<Record<string, string | undefined>>;
+  /** A line of human output on stdout; nothing with `--json`. */
+  print(line: string): void;
+}
+
+/** One `tenantdb` command that works on files only. */
+export type FileCommand = (cx: FileCommandContext) => Promise<CommandOutcome>;

@@ -108,3 +108,24 @@ export function loadPlatformOptions(config: { file: string | undefined; env: Env
   if (config.file !== undefined) return optionsFromModule(config.file, config.cwd);
   return Promise.resolve().then(() => optionsFromEnv(config.env, config.cwd));
 }
+
+/**
+ * The host's migration folders of one family (`tenantMigrations` or `mainMigrations`), absolute: from
+ * `--config <module>` when given, else from `TENANTDB_TENANT_MIGRATIONS` / `TENANTDB_MAIN_MIGRATIONS`
+ * alone (the rest of the configuration is not needed, nor read). Empty when none is configured.
+ */
+export async function configuredMigrationFolders(
+  config: { file: string | undefined; env: Env; cwd: string },
+  family: 'tenant' | 'main',
+): Promise<string[]> {
+  if (config.file === undefined) {
+    return folders(family === 'tenant' ? config.env.TENANTDB_TENANT_MIGRATIONS : config.env.TENANTDB_MAIN_MIGRATIONS, config.cwd) ?? [];
+  }
+  const options = await optionsFromModule(config.file, config.cwd);
+  const value: unknown = family === 'tenant' ? options.tenantMigrations : options.mainMigrations;
+  if (value === undefined) return [];
+  if (!Array.isArray(value) || !value.every((f) => typeof f === 'string' && f !== '')) {
+    throw configError(`${family}Migrations must be an array of folder paths`);
+  }
+  return value.map((f: string) => path.resolve(config.cwd, f));
+}

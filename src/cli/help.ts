@@ -35,8 +35,11 @@ const COMMANDS: Record<CommandName, string> = {
   --tenant ID       only this tenant (id or database name); repeatable
   A failed tenant never stops the others; the exit code is 1 if any failed.
   Progress on stderr: a bar on a terminal, a line per tenant otherwise.`,
-  status: `tenantdb status
-  Executed and pending migrations of the main database and of every ready tenant.`,
+  status: `tenantdb status [--summary]
+  Executed and pending migrations of the main database and of every ready tenant.
+  --summary   instead of a row per tenant, the tenants counted per schema version (their last
+              executed migration), unreachable ones apart: a mixed fleet at a glance
+  The exit code is 1 when some tenant's migrations could not be read.`,
   'tenants create': `tenantdb tenants create --name NAME [--created-by USER_ID] [--server NAME]
   Creates a tenant and its database. --created-by makes that user its first admin.`,
   'tenants list': `tenantdb tenants list [--all]
@@ -58,6 +61,13 @@ const COMMANDS: Record<CommandName, string> = {
   reset: `tenantdb reset --yes
   Development only: drops every tenant database the main database lists (and their documents),
   the tenant templates, then the main database. Needs --yes.`,
+  'migrations create': `tenantdb migrations create NAME --tenant|--main [--dir DIR]
+  Writes the next numbered NNNN_name.sql and an empty NNNN_name.down.sql for a tenant (--tenant) or
+  main-database (--main) migration. NAME is lower-cased to letters, digits and "_".
+  --dir DIR   the folder (created when missing); default the first of tenantMigrations /
+              mainMigrations (TENANTDB_TENANT_MIGRATIONS / TENANTDB_MAIN_MIGRATIONS)
+  Numbers count within DIR only: your migrations run after the built-in ones, in their own order.
+  Never overwrites a file; needs no database.`,
   demo: `tenantdb demo
   A guided tour on the configured servers: users, tenants, deduplicated uploads, a tenant
   migration rolled out over the fleet, statistics. Writes into the configured main database.`,

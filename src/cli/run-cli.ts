@@ -1,10 +1,11 @@
 import { createPlatform, isTenantDbError, type Logger, type Platform, type PlatformOptions } from '../index.js';
 import { parseCliArgs, type CliArgs, type CommandName } from './args.js';
 import { CliError, configError, EXIT_CODES } from './cli-error.js';
-import type { Command, CommandContext } from './command-context.js';
+import type { Command, CommandContext, CommandOutcome, FileCommand } from './command-context.js';
 import { demoCommand } from './commands/demo.js';
 import { initCommand } from './commands/init.js';
 import { migrateCommand } from './commands/migrate.js';
+import { migrationsCreateCommand } from './commands/migrations.js';
 import { resetCommand } from './commands/reset.js';
 import { statusCommand } from './commands/status.js';
 import { sweepCommand } from './commands/sweep.js';
@@ -32,7 +33,18 @@ export interface CliIo {
   cwd: string;
 }
 
-const COMMANDS: Record<CommandName, Command> = {
+/** The commands that work on files only: run without a platform (no configuration needed beyond what they read). */
+const FILE_COMMANDS = {
+  'migrations create': migrationsCreateCommand,
+} satisfies Partial<Record<CommandName, FileCommand>>;
+
+type FileCommandName = keyof typeof FILE_COMMANDS;
+
+function isFileCommand(command: CommandName): command is FileCommandName {
+  return Object.hasOwn(FILE_COMMANDS, command);
+}
+
+const COMMANDS: Record<Exclude<CommandName, FileCommandName>, Command> = {
   init: initCommand,
   migrate: migrateCommand,
   status: statusCommand,
@@ -100,15 +112,20 @@ function reportError(io: CliIo, err: unknown, json: boolean, scrub: Scrubber): v
   if (json) io.stdout.write(`${JSON.stringify({ error: document }, null, 2)}\n`);
 }
 
-function contextFor(args: CliArgs, platform: Platform, options: PlatformOptions, io: CliIo, scrub: Scrubber): CommandContext {
+function contextFor(
+  args: CliArgs,
+  platform: Platform,
+  options: PlatformOptions,
+  io: CliIo,
+  scrub: Scrubber,
+  print: (line: string) => void,
+): CommandContext {
   return {
     args,
     platform,
     options,
     scrub,
-    print: (line) => {
-      if (!args.json) io.stdout.write(`${line}\n`);
-    },
+    print,
     note: (line) => {
       if (!args.quiet) io.stderr.write(`${line}\n`);
     },
@@ -149,6 +166,25 @@ export async function runCli(argv: readonly string[], cliIo: CliIo): Promise<num
     return EXIT_CODES.OK;
   }
 
+  const print = (line: string): void => {
+    if (!args.json) io.stdout.write(`${line}\n`);
+  };
+  /** The outcome's document with `--json`, and its exit code. */
+  const finish = (outcome: CommandOutcome): number => {
+    // String by string as well: JSON escapes would hide a secret with a quote or a backslash from the stream's scrub.
+    if (args.json) io.stdout.write(`${JSON.stringify(outcome.json, (_key, v: unknown) => (typeof v === 'string' ? scrub(v) : v), 2)}\n`);
+    return outcome.exitCode ?? EXIT_CODES.OK;
+  };
+
+  if (isFileCommand(args.command)) {
+    try {
+      return finish(await FILE_COMMANDS[args.command]({ args, cwd: io.cwd, env: io.env, print }));
+    } catch (err) {
+      reportError(io, err, args.json, scrub);
+      return exitCodeOf(err);
+    }
+  }
+
   let platform: Platform | undefined;
   try {
     let options = await loadPlatformOptions({ file: args.config, env: io.env, cwd: io.cwd });
@@ -159,10 +195,7 @@ export async function runCli(argv: readonly string[], cliIo: CliIo): Promise<num
     } catch (err) {
       throw isTenantDbError(err, 'VALIDATION') ? configError(`bad platform options: ${err.message}`, err) : err;
     }
-    const outcome = await COMMANDS[args.command](contextFor(args, platform, options, io, scrub));
-    // String by string as well: JSON escapes would hide a secret with a quote or a backslash from the stream's scrub.
-    if (args.json) io.stdout.write(`${JSON.stringify(outcome.json, (_key, v: unknown) => (typeof v === 'string' ? scrub(v) : v), 2)}\n`);
-    return outcome.exitCode ?? EXIT_CODES.OK;
+    return finish(await COMMANDS[args.command](contextFor(args, platform, options, io, scrub, print)));
   } catch (err) {
     reportError(io, err, args.json, scrub);
     return exitCodeOf(err);

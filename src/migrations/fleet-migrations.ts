@@ -4,8 +4,17 @@ import { isUnreachable } from '../tenants/placement.js';
 import type { PlatformContext } from '../core/platform-context.js';
 import type { ListTenantsOptions, Tenant } from '../tenants/types.js';
 import type { TenantTemplates } from '../tenants/tenant-templates.js';
-import { createSqlUmzug, type Connector } from './sql-migrations.js';
-import type { FleetMigrateOptions, FleetMigrateResult, FleetProgressEvent, TenantMigrationStatus } from './types.js';
+import { createSqlUmzug, type Connector, type SqlMigrationFile } from './sql-migrations.js';
+import type {
+  FleetMigrateOptions,
+  FleetMigrateResult,
+  FleetProgressEvent,
+  FleetStatusOptions,
+  FleetStatusSummary,
+  FleetStatusSummaryOptions,
+  FleetVersionCount,
+  TenantMigrationStatus,
+} from './types.js';
 import type { PoolKey } from '../pools/types.js';
 import { step } from '../util/steps.js';
 import { isUuid } from '../util/uuid.js';
@@ -30,6 +39,31 @@ async function eachLimited<T>(items: readonly T[], limit: number, work: (item: T
     while (next < items.length) await work(items[next++]!);
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+/** The rows of `status()` counted per version (the last executed migration), in the order of `files`. */
+function summarise(rows: TenantMigrationStatus[], files: SqlMigrationFile[]): FleetStatusSummary {
+  const summary: FleetStatusSummary = { total: rows.length, unreachable: 0, failed: 0, versions: [] };
+  const byVersion = new Map<string | null, FleetVersionCount>();
+  for (const row of rows) {
+    if (row.error !== undefined) {
+      if (row.reachable) summary.failed++;
+      else summary.unreachable++;
+      continue;
+    }
+    const version = row.executed.at(-1) ?? null;
+    const count = byVersion.get(version) ?? { version, tenants: 0, pending: 0 };
+    count.tenants++;
+    // The same for every tenant at a version, but for one that skipped a migration numbered before its last.
+    count.pending = Math.max(count.pending, row.pending.length);
+    byVersion.set(version, count);
+  }
+  const position = new Map(files.map((f, i) => [f.name, i]));
+  const rank = (version: string | null): number => (version === null ? -1 : (position.get(version) ?? files.length));
+  summary.versions = [...byVersion.values()].sort(
+    (a, b) => rank(a.version) - rank(b.version) || String(a.version).localeCompare(String(b.version)),
+  );
+  return summary;
 }
 
 function asError(err: unknown): Error {
@@ -183,13 +217,28 @@ export class FleetMigrations {
   }
 
   /**
-   * Executed and pending migrations of every provisioned tenant, a row each. Never fails whole: a tenant whose
-   * server cannot be reached is `reachable: false` with the error, and one whose migrations cannot be read
-   * has the error; the others are reported.
+   * Executed and pending migrations of every provisioned tenant, a row each; with `summary`, the tenants
+   * counted per schema version. Never fails whole: a tenant whose server cannot be reached is
+   * `reachable: false` with the error, and one whose migrations cannot be read has the error; the others
+   * are reported.
    */
-  async status(): Promise<TenantMigrationStatus[]> {
+  async status(): Promise<TenantMigrationStatus[]>;
+  async status(options: FleetStatusSummaryOptions): Promise<FleetStatusSummary>;
+  async status(options?: FleetStatusOptions): Promise<TenantMigrationStatus[] | FleetStatusSummary>;
+  async status(options?: FleetStatusOptions): Promise<TenantMigrationStatus[] | FleetStatusSummary> {
     this.#ctx.assertOpen();
+    if (options !== undefined && (typeof options !== 'object' || options === null || Array.isArray(options))) {
+      throw new TenantDbError('VALIDATION', 'status options must be an object');
+    }
+    if (options?.summary !== undefined && typeof options.summary !== 'boolean') {
+      throw new TenantDbError('VALIDATION', 'summary must be a boolean');
+    }
     const files = await this.#templates.files();
+    const rows = await this.#rows(files);
+    return options?.summary === true ? summarise(rows, files) : rows;
+  }
+
+  async #rows(files: SqlMigrationFile[]): Promise<TenantMigrationStatus[]> {
     const tenants = (await this.#tenants.list({ includeInactive: true })).filter((t) => t.status === 'ready');
     const rows: TenantMigrationStatus[] = [];
     const unreachable = new Map<string, Error>();

@@ -60,6 +60,50 @@ export interface TenantMigrationStatus {
   error?: Error;
 }
 
+/** Options of `migrations.tenants.status()`. */
+export interface FleetStatusOptions {
+  /** Counts per schema version ({@link FleetStatusSummary}) instead of a row per tenant. Default: false. */
+  summary?: boolean;
+}
+
+/**
+ * {@link FleetStatusOptions} asking for the summary.
+ *
+ * @example
+ * ```ts
+ * const { versions, unreachable } = await platform.migrations.tenants.status({ summary: true });
+ * ```
+ */
+export interface FleetStatusSummaryOptions extends FleetStatusOptions {
+  summary: true;
+}
+
+/** The tenants at one schema version, in {@link FleetStatusSummary}. */
+export interface FleetVersionCount {
+  /** The last executed migration (e.g. `0003_add_invoices`), null for a tenant with none executed. */
+  version: string | null;
+  /** The ready tenants at this version. */
+  tenants: number;
+  /** The migrations pending at this version (the most of any of its tenants, should one have skipped an earlier one). */
+  pending: number;
+}
+
+/**
+ * What `migrations.tenants.status({ summary: true })` returns: the ready tenants counted per schema version,
+ * so that a fleet caught half way through a rollout shows at a glance.
+ * `total` is the sum of every version's `tenants`, `unreachable` and `failed`.
+ */
+export interface FleetStatusSummary {
+  /** The ready tenants. */
+  total: number;
+  /** Tenants whose server could not be reached. */
+  unreachable: number;
+  /** Tenants whose server answered but whose migrations could not be read. */
+  failed: number;
+  /** One entry per version some tenant is at, in migration order (null, none executed, first). */
+  versions: FleetVersionCount[];
+}
+
 /** Options of `migrations.main.up`. */
 export interface MigrationUpOptions {
   /** Apply the pending migrations up to and including this one. Default: all of them. */

@@ -9,6 +9,9 @@ import type {
   TenantMigrations,
   FleetMigrateResult,
   TenantMigrationStatus,
+  FleetStatusOptions,
+  FleetStatusSummary,
+  FleetStatusSummaryOptions,
 } from '../migrations/types.js';
 import { DocumentsServiceImpl } from '../documents/documents-service.js';
 import { TenantPoolManager } from '../pools/tenant-pool-manager.js';
@@ -39,8 +42,24 @@ export interface FleetMigrationsApi {
    * Also refreshes the template new tenants are cloned from.
    */
   up(options?: FleetMigrateOptions): Promise<FleetMigrateResult>;
-  /** Executed and pending migrations of every provisioned tenant. */
+  /**
+   * Executed and pending migrations of every provisioned tenant, a row each. A tenant whose migrations
+   * cannot be read has `error` (and `reachable: false` when its server did not answer); never throws half way.
+   */
   status(): Promise<TenantMigrationStatus[]>;
+  /**
+   * The provisioned tenants counted per schema version (their last executed migration), to see a mixed
+   * fleet at a glance; unreachable tenants and those whose migrations could not be read are counted apart.
+   *
+   * @example
+   * ```ts
+   * const { total, unreachable, versions } = await platform.migrations.tenants.status({ summary: true });
+   * for (const v of versions) console.log(v.version ?? '(none)', v.tenants, `${v.pending} pending`);
+   * ```
+   */
+  status(options: FleetStatusSummaryOptions): Promise<FleetStatusSummary>;
+  /** Rows, or the summary when `options.summary` is true (for a `summary` known only at run time). */
+  status(options?: FleetStatusOptions): Promise<TenantMigrationStatus[] | FleetStatusSummary>;
 }
 
 /** `platform.migrations`. */
@@ -259,7 +278,7 @@ class PlatformImpl implements Platform {
     const fleet = withTenantDbErrors(new FleetMigrations({ ctx, tenants, templates, pools }));
     this.migrations = {
       main: withTenantDbErrors(createMainMigrations(ctx)),
-      tenants: { up: (o) => fleet.up(o), status: () => fleet.status() },
+      tenants: { up: (o) => fleet.up(o), status: ((o?: FleetStatusOptions) => fleet.status(o)) as FleetMigrationsApi['status'] },
       tenant: (t) => fleet.tenant(t),
     };
     this.storage = withTenantDbErrors({ sweep: (o?: SweepOptions) => sweepStorage({ ctx, tenants, pools, store }, o) });

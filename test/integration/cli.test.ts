@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -191,6 +191,13 @@ describe('tenantdb: a platform operated from the command line', () => {
       expect(t.executed).toContain('0201_app_notes');
       expect(t.pending).toEqual([]);
     }
+
+    const summary = await cli(['status', '--summary', '--json'], { ...env, TENANTDB_TENANT_MIGRATIONS: folder });
+    expect(summary.code, summary.stderr).toBe(0);
+    expect(json(summary).tenants).toEqual({ total: 2, unreachable: 0, failed: 0, versions: [{ version: '0201_app_notes', tenants: 2, pending: 0 }] });
+    const table = await cli(['status', '--summary'], { ...env, TENANTDB_TENANT_MIGRATIONS: folder });
+    expect(table.stdout).toMatch(/^tenants: 2 ready tenants at 1 version$/m);
+    expect(table.stdout).toMatch(/^ {2}0201_app_notes +2 +0$/m);
   });
 
   it('migrate (main, then tenants) exits 1 when one tenant fails, and migrates the others', async () => {
@@ -298,5 +305,59 @@ describe('tenantdb --config <module>', () => {
     const empty = path.join(work, 'empty.config.mjs');
     await writeFile(empty, 'export const unrelated = 1;\n');
     expect((await cli(['status', '--config', empty])).code).toBe(3);
+  });
+});
+
+describe('tenantdb migrations create: files only, no database', () => {
+  it('writes the next numbered up and down files in --dir, as text and as JSON', async () => {
+    const dir = await migrationFolder({ '0001_first.sql': 'select 1;\n', '0002_second.sql': 'select 2;\n', 'notes.md': '' });
+    const run = await cli(['migrations', 'create', 'Add Invoices-table', '--tenant', '--dir', dir]);
+    expect(run.code, run.stderr).toBe(0);
+    const up = path.join(dir, '0003_add_invoices_table.sql');
+    const down = path.join(dir, '0003_add_invoices_table.down.sql');
+    expect(run.stdout).toBe(`${up}\n${down}\n`);
+    expect(readFileSync(up, 'utf8')).toMatch(/^-- 0003_add_invoices_table: applied once to every tenant database/);
+    expect(readFileSync(down, 'utf8')).toMatch(/^-- Reverts 0003_add_invoices_table/);
+    const again = await cli(['migrations', 'create', 'next', '--main', '--dir', path.join(dir, 'new'), '--json']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(json(again)).toEqual({
+      name: '0001_next',
+      up: path.join(dir, 'new', '0001_next.sql'),
+      down: path.join(dir, 'new', '0001_next.down.sql'),
+    });
+  });
+
+  it('defaults to the first configured folder of the family, else asks for --dir (exit 2)', async () => {
+    const [tenantDir, other, mainDir] = [await migrationFolder({}), await migrationFolder({}), await migrationFolder({ '0041_x.sql': '' })];
+    const fromEnv = await cli(
+      ['migrations', 'create', 'a', '--tenant', '--json'],
+      cleanEnv({ TENANTDB_TENANT_MIGRATIONS: [tenantDir, other].join(path.delimiter) }),
+    );
+    expect(fromEnv.code, fromEnv.stderr).toBe(0);
+    expect(json(fromEnv).up).toBe(path.join(tenantDir, '0001_a.sql'));
+    const config = path.join(work, 'migrations.config.mjs');
+    await writeFile(config, `export default { mainUrl: 'postgres://nowhere.invalid/x', s3: { bucket: 'b' }, mainMigrations: [${JSON.stringify(mainDir)}] };\n`);
+    const fromConfig = await cli(['migrations', 'create', 'b', '--main', '--config', config, '--json']);
+    expect(fromConfig.code, fromConfig.stderr).toBe(0);
+    expect(json(fromConfig).up).toBe(path.join(mainDir, '0042_b.sql'));
+
+    const none = await cli(['migrations', 'create', 'c', '--tenant', '--config', config, '--json']);
+    expect(none.code).toBe(2);
+    expect(json(none).error.code).toBe('USAGE');
+    expect(none.stderr).toContain('--dir');
+  });
+
+  it('refuses exclusive or missing family flags and an empty name with exit 2, writing nothing', async () => {
+    const dir = await migrationFolder({});
+    for (const args of [
+      ['migrations', 'create', 'x', '--tenant', '--main', '--dir', dir],
+      ['migrations', 'create', 'x', '--dir', dir],
+      ['migrations', 'create', '!!', '--tenant', '--dir', dir],
+    ]) {
+      const run = await cli(args);
+      expect(run.code, args.join(' ')).toBe(2);
+      expect(run.stderr).toMatch(/^error USAGE: /);
+    }
+    expect(readdirSync(dir)).toEqual([]);
   });
 });

@@ -1,24 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Logger, Platform, PlacementInput, Tenant } from '../../src/index.js';
-import { adminQuery, serverUrl, useTestPlatform } from '../support/env.js';
+import { adminQuery, useTestPlatform } from '../support/env.js';
+import { harnessServer, refusedServer } from '../support/server-urls.js';
 import { rejectionCode, rejectionOf } from '../support/errors.js';
 import { silentServer } from '../support/silent-server.js';
-
-/** The harness server as `tenantServers` takes it, with an `application_name` so that each name is told apart. */
-function harness(name: string): string {
-  const u = new URL(serverUrl());
-  u.pathname = '';
-  u.searchParams.set('application_name', `tenantdb_${name}`);
-  return u.toString();
-}
-
-/** The harness server's URL with a port nothing listens on. */
-function refusedServer(): string {
-  const u = new URL(serverUrl());
-  u.port = '1';
-  u.pathname = '';
-  return u.toString().replace(/\/$/, '');
-}
 
 function countBy(tenants: Tenant[]): Record<string, number> {
   const counts: Record<string, number> = {};
@@ -36,9 +21,9 @@ function warnings(): { logger: Logger; seen: string[] } {
 describe('tenant servers and placement', () => {
   // Three names for the harness server, weighted 1 : 3 : 0.
   const servers = {
-    default: { url: harness('default'), weight: 1 },
-    big: { url: harness('big'), weight: 3 },
-    drained: { url: harness('drained'), weight: 0 },
+    default: { url: harnessServer('default'), weight: 1 },
+    big: { url: harnessServer('big'), weight: 3 },
+    drained: { url: harnessServer('drained'), weight: 0 },
   };
   const env = useTestPlatform({ tenantServers: servers, tenantSpares: 0 });
   let platform: Platform;
@@ -123,7 +108,7 @@ describe('a server that is down fails only its own tenants', () => {
   beforeAll(async () => {
     silent = await silentServer();
     // One process sees the `eu1` server up and puts tenants there.
-    up = await env.initPlatform({ tenantServers: { default: harness('default'), eu1: harness('eu1') } });
+    up = await env.initPlatform({ tenantServers: { default: harnessServer('default'), eu1: harnessServer('eu1') } });
     onDown = await Promise.all([1, 2, 3].map((i) => up.tenants.create({ name: `eu ${i}`, server: 'eu1' })));
     onUp = await Promise.all([1, 2, 3].map((i) => up.tenants.create({ name: `home ${i}`, server: 'default' })));
   }, 120_000);
@@ -135,7 +120,7 @@ describe('a server that is down fails only its own tenants', () => {
   /** Another process of the same platform, for which `eu1` hangs (accepts and never answers). */
   const hungPlatform = (logger?: Logger): Platform =>
     env.platform({
-      tenantServers: { default: harness('default'), eu1: `postgres://postgres:postgres@127.0.0.1:${silent.port}` },
+      tenantServers: { default: harnessServer('default'), eu1: `postgres://postgres:postgres@127.0.0.1:${silent.port}` },
       pool: { connectTimeoutMs: 1_000 },
       tenantSpares: 0,
       ...(logger && { logger }),
@@ -190,7 +175,7 @@ describe('a server that is down fails only its own tenants', () => {
   it('a new tenant placed by default goes to a server that answers; named, the dead one gives UNAVAILABLE', async () => {
     const platform = env.platform({
       // Weighted so that the default placement prefers the dead server first.
-      tenantServers: { default: harness('default'), dead: { url: refusedServer(), weight: 100 } },
+      tenantServers: { default: harnessServer('default'), dead: { url: refusedServer(), weight: 100 } },
       tenantSpares: 0,
     });
     const placed = await Promise.all([1, 2, 3].map((i) => platform.tenants.create({ name: `placed ${i}` })));

@@ -82,4 +82,10 @@ describe('tenantdb command line', () => {
     expect(usage(['reset']).exitCode).toBe(2);
     expect(usage(['tenants', 'drop', 'tenant_x']).exitCode).toBe(2);
   });
+
+  it('takes --summary for status only', () => {
+    expect(parseCliArgs(['status', '--summary']).summary).toBe(true);
+    expect(parseCliArgs(['status']).summary).toBe(false);
+    expect(usage(['tenants', 'list', '--summary']).kind).toBe('USAGE');
+  });
 });
