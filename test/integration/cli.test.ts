@@ -185,7 +185,7 @@ describe('tenantdb: a platform operated from the command line', () => {
     const status = await cli(['status', '--json'], { ...env, TENANTDB_TENANT_MIGRATIONS: folder });
     expect(status.code).toBe(0);
     const doc = json(status);
-    expect(doc.main).toEqual({ executed: ['0001_initial', '0002_tenant_dropping', '0003_tenant_credentials', '0004_tenant_moves'], pending: [] });
+    expect(doc.main).toEqual({ executed: ['0001_initial', '0002_tenant_dropping', '0003_tenant_credentials', '0004_tenant_moves', '0005_tenant_labels'], pending: [] });
     expect(doc.tenants).toHaveLength(2);
     for (const t of doc.tenants) {
       expect(t.executed).toContain('0201_app_notes');
