@@ -37,10 +37,15 @@ const COMMANDS: Record<CommandName, string> = {
   Progress on stderr: a bar on a terminal, a line per tenant otherwise.`,
   status: `tenantdb status
   Executed and pending migrations of the main database and of every ready tenant.`,
-  'tenants create': `tenantdb tenants create --name NAME [--created-by USER_ID] [--server NAME]
-  Creates a tenant and its database. --created-by makes that user its first admin.`,
-  'tenants list': `tenantdb tenants list [--all]
-  The active tenants; --all includes deactivated ones.`,
+  'tenants create': `tenantdb tenants create --name NAME [--created-by USER_ID] [--server NAME] [--label KEY=VALUE …]
+  Creates a tenant and its database. --created-by makes that user its first admin.
+  --label KEY=VALUE  a label of the tenant; repeatable`,
+  'tenants list': `tenantdb tenants list [--all] [--label KEY=VALUE …]
+  The active tenants; --all includes deactivated ones.
+  --label KEY=VALUE  only the tenants with this label; repeatable (every one must match)`,
+  'tenants update': `tenantdb tenants update ID [--name NAME] [--label KEY=VALUE …]
+  Renames a tenant and/or replaces its labels (the --label options become its whole set of labels).
+  Its database name does not change. ID is an id or a database name.`,
   'tenants deactivate': `tenantdb tenants deactivate ID
   Soft delete: data kept, entering the tenant gives TENANT_INACTIVE. ID is an id or a database name.`,
   'tenants activate': `tenantdb tenants activate ID

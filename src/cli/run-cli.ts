@@ -15,6 +15,7 @@ import {
   tenantsDropCommand,
   tenantsListCommand,
   tenantsMoveCommand,
+  tenantsUpdateCommand,
 } from './commands/tenants.js';
 import { loadPlatformOptions } from './config.js';
 import { helpText } from './help.js';
@@ -38,6 +39,7 @@ const COMMANDS: Record<CommandName, Command> = {
   status: statusCommand,
   'tenants create': tenantsCreateCommand,
   'tenants list': tenantsListCommand,
+  'tenants update': tenantsUpdateCommand,
   'tenants deactivate': tenantsDeactivateCommand,
   'tenants activate': tenantsActivateCommand,
   'tenants drop': tenantsDropCommand,
