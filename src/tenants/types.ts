@@ -20,7 +20,10 @@ export interface Tenant {
   createdAt: Date;
   updatedAt: Date;
   createdBy: string | null;
-  /** The tenant's labels (see {@link TenantLabels}); `{}` when it has none. */
+  /**
+   * The tenant's labels (see {@link TenantLabels}); `{}` when it has none. Their keys come in PostgreSQL's
+   * `jsonb` order (shorter keys first), not in the order given.
+   */
   labels: TenantLabels;
 }
 
