@@ -8,6 +8,7 @@ export const COMMAND_NAMES = [
   'status',
   'tenants create',
   'tenants list',
+  'tenants update',
   'tenants deactivate',
   'tenants activate',
   'tenants drop',
@@ -47,12 +48,17 @@ export interface CliArgs {
   concurrency: number | undefined;
   /** `--tenant ID`, repeatable for `migrate`, once for `sweep`. */
   tenants: string[];
-  /** `--name` of `tenants create`. */
+  /** `--name` of `tenants create` and `tenants update`. */
   name: string | undefined;
   /** `--created-by USER_ID` of `tenants create`. */
   createdBy: string | undefined;
   /** `--server NAME` of `tenants create`. */
   server: string | undefined;
+  /**
+   * `--label key=value`, repeatable, of `tenants create`, `update` (the new labels, replacing all) and `list`
+   * (a filter); undefined when not given. The library checks keys and values.
+   */
+  labels: Record<string, string> | undefined;
   /** `--to SERVER` of `tenants move`. */
   to: string | undefined;
   /** `--older-than-ms N` of `sweep`. */
@@ -77,6 +83,7 @@ const OPTIONS = {
   concurrency: { type: 'string' },
   tenant: { type: 'string', multiple: true },
   name: { type: 'string' },
+  label: { type: 'string', multiple: true },
   'created-by': { type: 'string' },
   server: { type: 'string' },
   to: { type: 'string' },
@@ -111,8 +118,9 @@ const SPECS: Record<CommandName, CommandSpec> = {
   init: { options: [], operands: [0, 0] },
   migrate: { options: ['concurrency', 'tenant'], operands: [0, 1], choices: ['main', 'tenants'] },
   status: { options: ['summary'], operands: [0, 0] },
-  'tenants create': { options: ['name', 'created-by', 'server'], operands: [0, 0], required: ['name'] },
-  'tenants list': { options: ['all'], operands: [0, 0] },
+  'tenants create': { options: ['name', 'created-by', 'server', 'label'], operands: [0, 0], required: ['name'] },
+  'tenants list': { options: ['all', 'label'], operands: [0, 0] },
+  'tenants update': { options: ['name', 'label'], operands: [1, 1] },
   'tenants deactivate': { options: [], operands: [1, 1] },
   'tenants activate': { options: [], operands: [1, 1] },
   'tenants drop': { options: ['yes'], operands: [1, 1], required: ['yes'] },
@@ -146,6 +154,20 @@ function firstWord(argv: readonly string[]): string | undefined {
     else if (!argv[i]!.startsWith('-')) return argv[i];
   }
   return undefined;
+}
+
+/** The `--label key=value` options as labels: split at the first `=`; a key given twice is a usage error. */
+function labelsOf(values: string[] | undefined): Record<string, string> | undefined {
+  if (values === undefined) return undefined;
+  const entries = values.map((pair): [string, string] => {
+    const at = pair.indexOf('=');
+    if (at <= 0) throw usageError('--label takes key=value');
+    return [pair.slice(0, at), pair.slice(at + 1)];
+  });
+  const keys = new Set(entries.map(([key]) => key));
+  if (keys.size < entries.length) throw usageError('--label: a key is given twice');
+  // fromEntries makes own properties, `__proto__` included (which the library then refuses as a key).
+  return Object.fromEntries(entries);
 }
 
 /** The command named by the leading positionals, and how many positionals that took. */
@@ -199,6 +221,7 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
     name: values.name,
     createdBy: values['created-by'],
     server: values.server,
+    labels: undefined,
     to: values.to,
     olderThanMs: undefined,
     family: values.tenant === true ? 'tenant' : values.main === true ? 'main' : undefined,
@@ -242,6 +265,10 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
 
   args.concurrency = integer(values.concurrency, 'concurrency', 1);
   args.olderThanMs = integer(values['older-than-ms'], 'older-than-ms', 0);
+  args.labels = labelsOf(values.label);
+  if (command === 'tenants update' && values.name === undefined && args.labels === undefined) {
+    throw usageError('"tenants update" needs --name or --label');
+  }
   if (command === 'migrate' && target === 'main' && (values.concurrency !== undefined || args.tenants.length > 0)) {
     throw usageError('--concurrency and --tenant apply to tenant migrations, not to "migrate main"');
   }

@@ -40,10 +40,15 @@ const COMMANDS: Record<CommandName, string> = {
   --summary   instead of a row per tenant, the tenants counted per schema version (their last
               executed migration), unreachable ones apart: a mixed fleet at a glance
   The exit code is 1 when some tenant's migrations could not be read.`,
-  'tenants create': `tenantdb tenants create --name NAME [--created-by USER_ID] [--server NAME]
-  Creates a tenant and its database. --created-by makes that user its first admin.`,
-  'tenants list': `tenantdb tenants list [--all]
-  The active tenants; --all includes deactivated ones.`,
+  'tenants create': `tenantdb tenants create --name NAME [--created-by USER_ID] [--server NAME] [--label KEY=VALUE …]
+  Creates a tenant and its database. --created-by makes that user its first admin.
+  --label KEY=VALUE  a label of the tenant; repeatable`,
+  'tenants list': `tenantdb tenants list [--all] [--label KEY=VALUE …]
+  The active tenants; --all includes deactivated ones.
+  --label KEY=VALUE  only the tenants with this label; repeatable (every one must match)`,
+  'tenants update': `tenantdb tenants update ID [--name NAME] [--label KEY=VALUE …]
+  Renames a tenant and/or replaces its labels (the --label options become its whole set of labels).
+  Its database name does not change. ID is an id or a database name.`,
   'tenants deactivate': `tenantdb tenants deactivate ID
   Soft delete: data kept, entering the tenant gives TENANT_INACTIVE. ID is an id or a database name.`,
   'tenants activate': `tenantdb tenants activate ID

@@ -16,6 +16,7 @@ import {
   tenantsDropCommand,
   tenantsListCommand,
   tenantsMoveCommand,
+  tenantsUpdateCommand,
 } from './commands/tenants.js';
 import { loadPlatformOptions } from './config.js';
 import { helpText } from './help.js';
@@ -50,6 +51,7 @@ const COMMANDS: Record<Exclude<CommandName, FileCommandName>, Command> = {
   status: statusCommand,
   'tenants create': tenantsCreateCommand,
   'tenants list': tenantsListCommand,
+  'tenants update': tenantsUpdateCommand,
   'tenants deactivate': tenantsDeactivateCommand,
   'tenants activate': tenantsActivateCommand,
   'tenants drop': tenantsDropCommand,

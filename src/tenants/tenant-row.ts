@@ -1,4 +1,4 @@
-import type { Tenant, TenantStatus } from './types.js';
+import type { Tenant, TenantLabels, TenantStatus } from './types.js';
 
 /** A `tenants` row as pg returns it. @internal */
 export interface TenantRow {
@@ -11,12 +11,13 @@ export interface TenantRow {
   created_at: Date;
   updated_at: Date;
   created_by: string | null;
+  labels: TenantLabels;
 }
 
 /** The columns of {@link TenantRow}, prefixed with `alias.` when given. @internal */
 export function tenantColumns(alias?: string): string {
   const p = alias ? `${alias}.` : '';
-  return ['id', 'name', 'database_name', 'server', 'status', 'is_active', 'created_at', 'updated_at', 'created_by']
+  return ['id', 'name', 'database_name', 'server', 'status', 'is_active', 'created_at', 'updated_at', 'created_by', 'labels']
     .map((c) => p + c)
     .join(', ');
 }
@@ -34,5 +35,6 @@ export function toTenant(row: TenantRow): Tenant {
     createdAt: row.created_at,
     updatedAt: row.updated_at,
     createdBy: row.created_by,
+    labels: row.labels,
   };
 }

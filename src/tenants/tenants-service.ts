@@ -6,6 +6,7 @@ import type { ObjectStore } from '../storage/object-store.js';
 import { tenantPrefix } from '../storage/object-keys.js';
 import { PG, constraintOf, sqlState } from '../util/pg-errors.js';
 import { tenantDatabaseName, validateTenantName } from './database-name.js';
+import { validateTenantLabels } from './tenant-labels.js';
 import { InFlight } from '../util/in-flight.js';
 import { isUuid } from '../util/uuid.js';
 import { step } from '../util/steps.js';
@@ -22,8 +23,10 @@ import type {
   MoveTenantOptions,
   RepairResult,
   Tenant,
+  TenantLabels,
   TenantStats,
   TenantsService,
+  UpdateTenantInput,
 } from './types.js';
 import type { PoolKey } from '../pools/types.js';
 
@@ -148,13 +151,14 @@ export class TenantsServiceImpl implements TenantsService {
   async #create(input: CreateTenantInput): Promise<Tenant> {
     if (typeof input !== 'object' || input === null) throw new TenantDbError('VALIDATION', 'tenant input is required');
     const name = validateTenantName(input.name);
+    const labels = input.labels === undefined ? {} : validateTenantLabels(input.labels);
     if (input.server !== undefined) this.#admin.serverUrl(input.server); // VALIDATION for an unknown server, before anything is written
     const createdBy = input.createdBy ?? null;
     if (createdBy !== null) await this.#assertActiveUser(createdBy);
     const candidates = input.server === undefined ? await this.#placement.candidates({ name, createdBy }) : [input.server];
     const { server, template: ready, done } = await this.#templateOn(candidates);
     try {
-      return await this.#createOn(server, ready, name, createdBy);
+      return await this.#createOn(server, ready, { name, createdBy, labels });
     } finally {
       done();
     }
@@ -184,7 +188,11 @@ export class TenantsServiceImpl implements TenantsService {
   }
 
   /** Registers, clones and readies a tenant on `server`, from its template `ready` (looked up again if another process replaced it). */
-  async #createOn(server: string, ready: string, name: string, createdBy: string | null): Promise<Tenant> {
+  async #createOn(
+    server: string,
+    ready: string,
+    { name, createdBy, labels }: { name: string; createdBy: string | null; labels: TenantLabels },
+  ): Promise<Tenant> {
     let template = ready;
     // The 8 hex of the id make the database name unique in practice; on the rare collision, draw again.
     // No main-database connection is held across the steps: each is one statement (or one short
@@ -200,9 +208,9 @@ export class TenantsServiceImpl implements TenantsService {
       let templateGone = false;
       try {
         const { rows } = await this.#ctx.main.query<TenantRow>(
-          `INSERT INTO tenants (id, name, database_name, server, status, is_active, created_at, updated_at, created_by)
-           VALUES ($1, $2, $3, $4, 'provisioning', true, now(), now(), $5) RETURNING ${COLUMNS}`,
-          [id, name, databaseName, server, createdBy],
+          `INSERT INTO tenants (id, name, database_name, server, status, is_active, created_at, updated_at, created_by, labels)
+           VALUES ($1, $2, $3, $4, 'provisioning', true, now(), now(), $5, $6::jsonb) RETURNING ${COLUMNS}`,
+          [id, name, databaseName, server, createdBy, JSON.stringify(labels)],
         );
         step('create:registered', where);
         return await this.#provision(rows[0]!, template);
@@ -310,10 +318,43 @@ export class TenantsServiceImpl implements TenantsService {
 
   async list(options: ListTenantsOptions = {}): Promise<Tenant[]> {
     this.#ctx.assertOpen();
+    const labels = options.labels === undefined ? undefined : validateTenantLabels(options.labels);
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (!options.includeInactive) where.push('t.is_active');
+    if (labels !== undefined && Object.keys(labels).length > 0) {
+      params.push(JSON.stringify(labels));
+      where.push(`t.labels @> $${params.length}::jsonb`); // served by the GIN index
+    }
     const { rows } = await this.#ctx.main.query<RowWithSecret>(
-      `${this.#select()} ${options.includeInactive ? '' : 'WHERE t.is_active'} ORDER BY t.created_at, t.id`,
+      `${this.#select()} ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY t.created_at, t.id`,
+      params,
     );
     return rows.map((row) => this.#remember(row));
+  }
+
+  async update(id: string, input: UpdateTenantInput): Promise<Tenant> {
+    this.#ctx.assertOpen();
+    if (typeof input !== 'object' || input === null) throw new TenantDbError('VALIDATION', 'tenant update input is required');
+    const name = input.name === undefined ? null : validateTenantName(input.name);
+    const labels = input.labels === undefined ? null : validateTenantLabels(input.labels);
+    if (name === null && labels === null) throw new TenantDbError('VALIDATION', 'nothing to update: give name or labels');
+    // The database name stays: it is the tenant's address (pools, moves, other processes' caches).
+    const { rows } = isUuid(id)
+      ? await this.#ctx.main.query<TenantRow>(
+          `UPDATE tenants SET name = coalesce($2, name), labels = coalesce($3::jsonb, labels), updated_at = now()
+            WHERE id = $1 AND status <> 'dropping' RETURNING ${COLUMNS}`,
+          [id, name, labels === null ? null : JSON.stringify(labels)],
+        )
+      : { rows: [] };
+    if (!rows[0]) {
+      if (isUuid(id) && (await this.find(id))?.status === 'dropping') {
+        throw new TenantDbError('CONFLICT', 'the tenant is being dropped');
+      }
+      throw new TenantDbError('NOT_FOUND', 'no such tenant');
+    }
+    this.#changed(rows[0].id);
+    return toTenant(rows[0]);
   }
 
   async #setActive(id: string, active: boolean): Promise<Tenant> {

@@ -20,7 +20,24 @@ export interface Tenant {
   createdAt: Date;
   updatedAt: Date;
   createdBy: string | null;
+  /**
+   * The tenant's labels (see {@link TenantLabels}); `{}` when it has none. Their keys come in PostgreSQL's
+   * `jsonb` order (shorter keys first), not in the order given.
+   */
+  labels: TenantLabels;
 }
+
+/**
+ * Labels of a tenant, to pick tenants by (`tenants.list({ labels })`): at most 64, each key 1 to 63 characters
+ * of `[A-Za-z0-9._/-]` starting with a letter or digit, each value a string of 0 to 255 characters without
+ * control characters. Anything else is VALIDATION.
+ *
+ * @example
+ * ```ts
+ * const labels: TenantLabels = { region: 'eu', 'plan/tier': 'gold' };
+ * ```
+ */
+export type TenantLabels = Record<string, string>;
 
 /** Input of `tenants.create`. */
 export interface CreateTenantInput {
@@ -32,6 +49,23 @@ export interface CreateTenantInput {
    * option's choice, else the server with the lowest tenants ÷ weight.
    */
   server?: string;
+  /** The tenant's labels (see {@link TenantLabels}). Default: none (`{}`). */
+  labels?: TenantLabels;
+}
+
+/**
+ * Input of `tenants.update`: what changes; at least one field (an empty object is VALIDATION).
+ *
+ * @example
+ * ```ts
+ * await platform.tenants.update(id, { name: 'Acme GmbH', labels: { region: 'eu' } });
+ * ```
+ */
+export interface UpdateTenantInput {
+  /** The new name, checked as by `create`. The database name does not change (it keeps the old name's slug). */
+  name?: string;
+  /** The new labels: they replace the whole map (`{}` removes every label). */
+  labels?: TenantLabels;
 }
 
 /** What `tenants.stats` returns. */
@@ -47,6 +81,11 @@ export interface TenantStats {
 export interface ListTenantsOptions {
   /** Include deactivated tenants too. Default: false (active tenants only). */
   includeInactive?: boolean;
+  /**
+   * Only the tenants that have every one of these labels, with these values (other labels may be there too).
+   * Default: no filter.
+   */
+  labels?: TenantLabels;
 }
 
 /** A tenant `tenants.repair` could not repair, with the reason. */
@@ -157,6 +196,17 @@ export interface TenantsService {
   /** By id or database name; NOT_FOUND if none. */
   get(idOrDatabaseName: string): Promise<Tenant>;
   list(options?: ListTenantsOptions): Promise<Tenant[]>;
+  /**
+   * Renames a tenant and/or replaces its labels; returns the tenant as updated. The database name does not
+   * change with the name. VALIDATION for an empty update or bad input; NOT_FOUND for an unknown tenant;
+   * CONFLICT for one being dropped.
+   *
+   * @example
+   * ```ts
+   * const tenant = await platform.tenants.update(id, { labels: { ...old.labels, wave: '1' } });
+   * ```
+   */
+  update(id: string, input: UpdateTenantInput): Promise<Tenant>;
   deactivate(id: string): Promise<Tenant>;
   /** Undoes `deactivate`; CONFLICT for a tenant being dropped. */
   activate(id: string): Promise<Tenant>;

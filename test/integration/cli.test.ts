@@ -165,6 +165,39 @@ describe('tenantdb: a platform operated from the command line', () => {
     expect(human.stdout).toContain(ids.acme.databaseName);
   });
 
+  it('tenants create --label, list --label, update', async () => {
+    const labelled = await cli(['tenants', 'create', '--name', 'Initech', '--label', 'region=eu', '--label', 'plan=gold', '--json'], env);
+    expect(labelled.code, labelled.stderr).toBe(0);
+    const { tenant } = json(labelled);
+    expect(tenant.labels).toEqual({ region: 'eu', plan: 'gold' });
+    const listed = async (args: string[]): Promise<string[]> =>
+      json<{ tenants: Array<{ id: string }> }>(await cli(['tenants', 'list', ...args, '--json'], env)).tenants.map((t) => t.id);
+    expect(await listed(['--label', 'region=eu'])).toEqual([tenant.id]);
+    expect(await listed(['--label', 'region=eu', '--label', 'plan=gold'])).toEqual([tenant.id]);
+    expect(await listed(['--label', 'region=eu', '--label', 'plan=silver'])).toEqual([]);
+    const human = await cli(['tenants', 'list', '--label', 'region=eu'], env);
+    expect(human.stdout).toMatch(/labels/);
+    expect(human.stdout).toContain('plan=gold,region=eu'); // jsonb's order of keys: shorter first
+    expect((await cli(['tenants', 'list', '--label', 'region=mars'], env)).stdout).toContain('no active tenants with these labels');
+
+    // By database name; the labels given replace them all; the database name stays.
+    const updated = await cli(['tenants', 'update', tenant.databaseName, '--name', 'Initech 2', '--label', 'region=us', '--json'], env);
+    expect(updated.code, updated.stderr).toBe(0);
+    expect(json(updated).tenant).toMatchObject({ id: tenant.id, name: 'Initech 2', databaseName: tenant.databaseName, labels: { region: 'us' } });
+    expect(await listed(['--label', 'region=eu'])).toEqual([]);
+    const renamed = await cli(['tenants', 'update', tenant.id, '--name', 'Initech'], env);
+    expect(renamed.code, renamed.stderr).toBe(0);
+    expect(renamed.stdout).toContain('"Initech"');
+    expect(renamed.stdout).toContain('labels region=us');
+
+    const bad = await cli(['tenants', 'update', tenant.id, '--label', 'bad key=v', '--json'], env);
+    expect(bad.code).toBe(1);
+    expect(json(bad).error.code).toBe('VALIDATION');
+    expect((await cli(['tenants', 'update', tenant.id], env)).code).toBe(2);
+    // Gone again, so the fleet the next tests migrate is the two tenants above.
+    expect((await cli(['tenants', 'drop', tenant.id, '--yes'], env)).code).toBe(0);
+  });
+
   it("a command's TenantDbError exits 1 with error CODE on stderr", async () => {
     const run = await cli(['tenants', 'deactivate', '00000000-0000-4000-8000-000000000000'], env);
     expect(run.code).toBe(1);
@@ -185,7 +218,7 @@ describe('tenantdb: a platform operated from the command line', () => {
     const status = await cli(['status', '--json'], { ...env, TENANTDB_TENANT_MIGRATIONS: folder });
     expect(status.code).toBe(0);
     const doc = json(status);
-    expect(doc.main).toEqual({ executed: ['0001_initial', '0002_tenant_dropping', '0003_tenant_credentials', '0004_tenant_moves'], pending: [] });
+    expect(doc.main).toEqual({ executed: ['0001_initial', '0002_tenant_dropping', '0003_tenant_credentials', '0004_tenant_moves', '0005_tenant_labels'], pending: [] });
     expect(doc.tenants).toHaveLength(2);
     for (const t of doc.tenants) {
       expect(t.executed).toContain('0201_app_notes');

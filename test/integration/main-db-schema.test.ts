@@ -65,7 +65,7 @@ describe('the main database schema', () => {
     ]);
   });
 
-  it('has the guide’s columns and types, plus tenants.server and tenants.status', async () => {
+  it('has the guide’s columns and types, plus tenants.server, tenants.status and tenants.labels', async () => {
     expect(await columns(env.mainDb, 'users')).toEqual([
       ['id', 'uuid', null, false, null],
       ['first_name', 'character varying', 100, false, null],
@@ -87,6 +87,7 @@ describe('the main database schema', () => {
       ['created_by', 'uuid', null, true, null],
       ['server', 'text', null, false, "'default'::text"],
       ['status', 'text', null, false, "'provisioning'::text"],
+      ['labels', 'jsonb', null, false, "'{}'::jsonb"],
     ]);
     expect(await columns(env.mainDb, 'user_tenant_associations')).toEqual([
       ['user_id', 'uuid', null, false, null],
@@ -107,7 +108,7 @@ describe('the main database schema', () => {
       expect.arrayContaining(['btree (id)', 'btree (email)', 'btree (lower((email)::text))', 'btree (created_at, id)']),
     );
     expect(await indexes(env.mainDb, 'tenants')).toEqual(
-      expect.arrayContaining(['btree (id)', 'btree (database_name)', 'btree (created_at, id)']),
+      expect.arrayContaining(['btree (id)', 'btree (database_name)', 'btree (created_at, id)', 'gin (labels)']),
     );
     expect(await indexes(env.mainDb, 'user_tenant_associations')).toEqual(
       expect.arrayContaining(['btree (user_id, tenant_id)', 'btree (tenant_id)']),

@@ -87,6 +87,7 @@ describe('platform.memberships', () => {
       createdAt: expect.any(Date),
       updatedAt: expect.any(Date),
       createdBy: null,
+      labels: {},
     });
     expect(list[0]!.joinedAt).toBeInstanceOf(Date);
   });

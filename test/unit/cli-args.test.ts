@@ -78,6 +78,35 @@ describe('tenantdb command line', () => {
     expect(usage(['tenants', 'create', '--name', '  ']).kind).toBe('USAGE');
   });
 
+  it('--label key=value, repeatable, on tenants create, update and list', () => {
+    expect(parseCliArgs(['tenants', 'create', '--name', 'Acme', '--label', 'region=eu', '--label=plan=a=b', '--label', 'empty='])).toMatchObject({
+      command: 'tenants create',
+      labels: { region: 'eu', plan: 'a=b', empty: '' },
+    });
+    expect(parseCliArgs(['tenants', 'create', '--name', 'Acme']).labels).toBeUndefined();
+    expect(parseCliArgs(['tenants', 'list', '--label', 'region=eu', '--all'])).toMatchObject({ labels: { region: 'eu' }, all: true });
+    expect(parseCliArgs(['tenants', 'update', 'id1', '--name', 'New'])).toMatchObject({
+      command: 'tenants update',
+      operands: ['id1'],
+      name: 'New',
+      labels: undefined,
+    });
+    expect(parseCliArgs(['tenants', 'update', 'id1', '--label', 'a=1'])).toMatchObject({ labels: { a: '1' } });
+    // An own property, which the library refuses as a key (VALIDATION), not the prototype.
+    const proto = parseCliArgs(['tenants', 'list', '--label', '__proto__=x']).labels!;
+    expect(Object.getPrototypeOf(proto)).toBe(Object.prototype);
+    expect(Object.keys(proto)).toEqual(['__proto__']);
+  });
+
+  it('rejects a malformed --label, a key given twice, and an update with nothing to change', () => {
+    for (const label of ['region', '=eu', '']) expect(usage(['tenants', 'list', '--label', label]).kind).toBe('USAGE');
+    expect(usage(['tenants', 'create', '--name', 'A', '--label', 'a=1', '--label', 'a=2']).kind).toBe('USAGE');
+    expect(usage(['tenants', 'update', 'id1']).kind).toBe('USAGE');
+    expect(usage(['tenants', 'update', '--name', 'A']).kind).toBe('USAGE');
+    expect(usage(['tenants', 'update', 'id1', '--name', ' ']).kind).toBe('USAGE');
+    expect(usage(['tenants', 'deactivate', 'id1', '--label', 'a=1']).kind).toBe('USAGE');
+  });
+
   it('requires --yes for the commands that destroy data', () => {
     expect(usage(['reset']).exitCode).toBe(2);
     expect(usage(['tenants', 'drop', 'tenant_x']).exitCode).toBe(2);

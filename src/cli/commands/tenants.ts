@@ -12,28 +12,57 @@ function describe(t: Tenant): string {
   return `${t.id} "${t.name}" (database ${t.databaseName} on ${t.server}, ${t.isActive ? 'active' : 'inactive'}, ${t.status})`;
 }
 
-/** `tenantdb tenants create --name NAME [--created-by USER_ID] [--server NAME]`. */
+/** `key=value, …` of a tenant's labels, or `-` when it has none. */
+function labelList(t: Tenant): string {
+  const pairs = Object.entries(t.labels).map(([key, value]) => `${key}=${value}`);
+  return pairs.length > 0 ? pairs.join(',') : '-';
+}
+
+/** `tenantdb tenants create --name NAME [--created-by USER_ID] [--server NAME] [--label KEY=VALUE …]`. */
 export const tenantsCreateCommand: Command = async (cx) => {
-  const { name, createdBy, server } = cx.args;
+  const { name, createdBy, server, labels } = cx.args;
   const tenant = await cx.platform.tenants.create({
     name: name!,
     ...(createdBy !== undefined && { createdBy }),
     ...(server !== undefined && { server }),
+    ...(labels !== undefined && { labels }),
   });
   cx.print(`created tenant ${describe(tenant)}`);
   return { json: { tenant } };
 };
 
-/** `tenantdb tenants list [--all]`: active tenants, or every tenant with `--all`. */
+/** `tenantdb tenants list [--all] [--label KEY=VALUE …]`: active tenants, or every tenant with `--all`; those with every label given. */
 export const tenantsListCommand: Command = async (cx) => {
-  const tenants = await cx.platform.tenants.list({ includeInactive: cx.args.all });
+  const { all, labels } = cx.args;
+  const tenants = await cx.platform.tenants.list({ includeInactive: all, ...(labels !== undefined && { labels }) });
   if (tenants.length === 0) {
-    cx.print(cx.args.all ? 'no tenants' : 'no active tenants (--all lists deactivated ones too)');
+    const which = labels !== undefined ? ' with these labels' : '';
+    cx.print(all ? `no tenants${which}` : `no active tenants${which} (--all lists deactivated ones too)`);
   } else {
-    const rows = tenants.map((t) => [t.id, t.databaseName, t.server, t.isActive ? 'yes' : 'no', t.status, shortDate(t.createdAt), t.name]);
-    for (const line of formatTable(['id', 'database', 'server', 'active', 'status', 'created', 'name'], rows)) cx.print(line);
+    const rows = tenants.map((t) => [
+      t.id,
+      t.databaseName,
+      t.server,
+      t.isActive ? 'yes' : 'no',
+      t.status,
+      shortDate(t.createdAt),
+      t.name,
+      labelList(t),
+    ]);
+    for (const line of formatTable(['id', 'database', 'server', 'active', 'status', 'created', 'name', 'labels'], rows)) cx.print(line);
   }
   return { json: { tenants } };
+};
+
+/** `tenantdb tenants update ID [--name NAME] [--label KEY=VALUE …]`: renames and/or replaces the labels. */
+export const tenantsUpdateCommand: Command = async (cx) => {
+  const { name, labels } = cx.args;
+  const tenant = await cx.platform.tenants.update((await resolve(cx)).id, {
+    ...(name !== undefined && { name }),
+    ...(labels !== undefined && { labels }),
+  });
+  cx.print(`updated tenant ${describe(tenant)}, labels ${labelList(tenant)}`);
+  return { json: { tenant } };
 };
 
 /** `tenantdb tenants deactivate ID`: soft delete; data kept. */
