@@ -133,6 +133,12 @@ function isProgrammingError(err: unknown): boolean {
   );
 }
 
+/** True when `err` says a server could not be reached (refused, reset, timed out): worth another server. */
+export function isUnreachable(err: unknown): boolean {
+  if (err instanceof TenantDbError) return err.code === 'UNAVAILABLE' || ((err.code === 'DATABASE' || err.code === 'TENANT_NOT_READY') && isTransientError(err.cause));
+  return isTransientError(err);
+}
+
 /**
  * `err` as a {@link TenantDbError}: itself when it already is one, else DATABASE with `err` as the cause
  * (a connection lost, a server restarted, a statement refused by something the library did not expect).

@@ -1,6 +1,5 @@
 import type pg from 'pg';
-import { TenantDbError, asTenantDbError } from '../errors.js';
-import { isUnreachable } from '../tenants/placement.js';
+import { TenantDbError, asTenantDbError, isUnreachable } from '../errors.js';
 import type { PlatformContext } from '../core/platform-context.js';
 import type { ListTenantsOptions, Tenant } from '../tenants/types.js';
 import type { TenantTemplates } from '../tenants/tenant-templates.js';
@@ -151,15 +150,12 @@ export class FleetMigrations {
 
     // New tenants cloned while the rollout runs get the new schema from a refreshed template, on every server
     // at once (one that does not answer holds up none of the others).
-    const servers = [...new Set([...Object.keys(this.#ctx.options.tenantServers), ...tenants.map((t) => t.server)])];
     await Promise.all(
-      servers
-        .filter((server) => Object.hasOwn(this.#ctx.options.tenantServers, server))
-        .map((server) =>
-          this.#templates.ensure(server).catch((err: unknown) => {
-            this.#ctx.logger.error({ server, err: asError(err).message }, 'could not refresh the tenant template');
-          }),
-        ),
+      Object.keys(this.#ctx.options.tenantServers).map((server) =>
+        this.#templates.ensure(server).catch((err: unknown) => {
+          this.#ctx.logger.error({ server, err: asError(err).message }, 'could not refresh the tenant template');
+        }),
+      ),
     );
     const unreachable = new Map<string, Error>();
 

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { TenantDbError, asTenantDbError, withTenantDbErrors } from '../errors.js';
+import { TenantDbError, asTenantDbError, isUnreachable, withTenantDbErrors } from '../errors.js';
 import { MembershipsServiceImpl } from '../memberships/memberships-service.js';
 import type { MembershipsService } from '../memberships/types.js';
 import { createMainMigrations, type MainMigrations } from '../migrations/main-migrations.js';
@@ -22,7 +22,6 @@ import { S3ObjectStore } from '../storage/s3-object-store.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { sweepStorage, type SweepOptions, type SweepResult } from '../storage/storage-sweep.js';
 import { ServerAdmin } from '../tenants/server-admin.js';
-import { isUnreachable } from '../tenants/placement.js';
 import { TenantTemplates } from '../tenants/tenant-templates.js';
 import { TenantsServiceImpl } from '../tenants/tenants-service.js';
 import type { Tenant, TenantsService } from '../tenants/types.js';

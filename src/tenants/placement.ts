@@ -1,4 +1,4 @@
-import { TenantDbError, isTransientError } from '../errors.js';
+import { TenantDbError } from '../errors.js';
 
 /** A tenant server as a placement policy sees it. */
 export interface ServerLoad {
@@ -43,12 +43,6 @@ export function placementOrder(servers: readonly ServerLoad[]): string[] {
 
 /** How long a server that could not be reached is put after the others by the default placement. */
 const UNREACHABLE_FOR_MS = 30_000;
-
-/** True when `err` says a server could not be reached (refused, reset, timed out): worth another server. */
-export function isUnreachable(err: unknown): boolean {
-  if (err instanceof TenantDbError) return err.code === 'UNAVAILABLE' || ((err.code === 'DATABASE' || err.code === 'TENANT_NOT_READY') && isTransientError(err.cause));
-  return isTransientError(err);
-}
 
 /** What {@link Placement} needs to know of the servers and the registry. */
 export interface PlacementDeps {

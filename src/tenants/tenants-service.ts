@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
-import { TenantDbError, asTenantDbError, isTransientError } from '../errors.js';
+import { TenantDbError, asTenantDbError, isTransientError, isUnreachable } from '../errors.js';
 import type { PlatformContext } from '../core/platform-context.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { tenantPrefix } from '../storage/object-keys.js';
@@ -10,7 +10,7 @@ import { validateTenantLabels } from './tenant-labels.js';
 import { InFlight } from '../util/in-flight.js';
 import { isUuid } from '../util/uuid.js';
 import { step } from '../util/steps.js';
-import { Placement, isUnreachable } from './placement.js';
+import { Placement } from './placement.js';
 import { credentialsLock, decryptSecret, encryptSecret, newRolePassword, scramVerifier } from './credentials.js';
 import type { ServerAdmin } from './server-admin.js';
 import type { TenantTemplates } from './tenant-templates.js';

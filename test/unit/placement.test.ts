@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { TenantDbError } from '../../src/index.js';
-import { Placement, isUnreachable, placementOrder, type ServerLoad } from '../../src/tenants/placement.js';
+import { isUnreachable } from '../../src/errors.js';
+import { Placement, placementOrder, type ServerLoad } from '../../src/tenants/placement.js';
 
 const load = (name: string, tenants: number, weight = 1, reachable = true): ServerLoad => ({ name, tenants, weight, reachable });
 
