@@ -12,7 +12,7 @@ const common: Options = {
 export default defineConfig([
   {
     ...common,
-    entry: { index: 'src/index.ts', express: 'src/integrations/express.ts', fastify: 'src/integrations/fastify.ts' },
+    entry: { index: 'src/index.ts', express: 'src/integrations/express.ts', fastify: 'src/integrations/fastify.ts', bullmq: 'src/integrations/bullmq.ts' },
     format: ['esm', 'cjs'],
     dts: true,
     clean: true,

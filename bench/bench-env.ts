@@ -50,6 +50,25 @@ export interface BenchEnv {
   close(): Promise<void>;
 }
 
+/**
+ * The clean-up of a benchmark process: closes the environment (when there is one yet), then stops the
+ * servers; once, however often it is called. `current` gives them as they are when it runs.
+ */
+export function cleanUpOnce(
+  current: () => { env: BenchEnv | undefined; servers: BenchServers | undefined },
+  log: (line: string) => void,
+): () => Promise<void> {
+  let cleaning: Promise<void> | undefined;
+  return () => {
+    cleaning ??= (async () => {
+      const { env, servers } = current();
+      if (env) await env.close().catch((err: unknown) => log(`clean-up failed: ${String(err)}`));
+      await servers?.stop();
+    })();
+    return cleaning;
+  };
+}
+
 /** Tenant names: zero-padded, so that creation order and name order agree. */
 const tenantName = (i: number): string => `bench ${String(i).padStart(5, '0')}`;
 

@@ -2,9 +2,10 @@
  * `npm run bench [-- --quick] [-- --only warm,upload]`: the benchmarks of issue 7, each figure beside a
  * baseline measured in the same run on the same servers. Not part of `npm test`.
  *
- * - `--quick`: smaller sizes for a smoke run (50 tenants for "many", 100 for "fleet", 64 MiB upload,
+ * - `--quick`: smaller sizes for a smoke run (50 tenants for "many", 100 for "fleet" and "runs", 64 MiB upload,
  *   fewer rounds, 20 000 rows for "move").
- * - `--only a,b`: only these benchmarks, of provisioning, warm, many, upload, move, fleet (run in that order).
+ * - `--only a,b`: only these benchmarks, of provisioning, warm, otel, many, upload, move, fleet, runs (run in that
+ *   order). "otel" runs the warm path with instrumentation off, with no OpenTelemetry SDK and with one, interleaved.
  *   "move" starts two PostgreSQL servers of its own (one at `wal_level = logical`) and stops them after.
  *
  * Starts PostgreSQL and S3 like the tests do (`TENANTDB_TEST_PG_URL` / `TENANTDB_TEST_S3_ENDPOINT` when
@@ -17,8 +18,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { createBenchEnv, type BenchEnv } from './bench-env.js';
+import { cleanUpOnce, createBenchEnv, type BenchEnv } from './bench-env.js';
 import { runFleetMigration } from './fleet-migration.js';
+import { runFleetRuns } from './fleet-runs.js';
 import { runManyTenants } from './many-tenants.js';
 import { measureLoad } from './measure.js';
 import { runProvisioning } from './provisioning.js';
@@ -26,17 +28,22 @@ import { fmt, goalCounts, loadLines, markdownTable, writeReport, type BenchResul
 import { startBenchServers, type BenchServers } from './server-process.js';
 import { runMove } from './tenant-move.js';
 import { runUpload } from './upload.js';
+import { runOtel } from './otel.js';
 import { runWarmQuery } from './warm-query.js';
 
 const BENCHMARKS: Record<string, (env: BenchEnv) => Promise<BenchResult>> = {
   provisioning: runProvisioning,
   warm: runWarmQuery,
+  // The warm path with instrumentation off, with no SDK registered, and with one (issue 15).
+  otel: runOtel,
   many: runManyTenants,
   upload: runUpload,
   // On servers of its own: tenants.move's logical path needs a source at wal_level = logical.
   move: runMove,
   // Last: each of its rounds rebuilds the tenant template under a new migration set.
   fleet: runFleetMigration,
+  // Fleet runs with waves, recorded against unrecorded (also alone, with more rounds: `npm run bench:fleet`).
+  runs: runFleetRuns,
 };
 
 function parseArgs(argv: string[]): { quick: boolean; only: string[] | null; node: string | null } {
@@ -58,7 +65,7 @@ function parseArgs(argv: string[]): { quick: boolean; only: string[] | null; nod
         throw new Error(`--only takes a comma-separated list of: ${Object.keys(BENCHMARKS).join(', ')}`);
       }
     } else if (arg === '--help' || arg === '-h') {
-      console.log('usage: npm run bench -- [--quick] [--only provisioning,warm,many,upload,move,fleet] [--node 24]');
+      console.log('usage: npm run bench -- [--quick] [--only provisioning,warm,otel,many,upload,move,fleet,runs] [--node 24]');
       process.exit(0);
     } else throw new Error(`unknown option ${arg}`);
   }
@@ -108,14 +115,7 @@ async function main(): Promise<number> {
 
   let servers: BenchServers | undefined;
   let env: BenchEnv | undefined;
-  let cleaning: Promise<void> | undefined;
-  const cleanUp = (): Promise<void> => {
-    cleaning ??= (async () => {
-      if (env) await env.close().catch((err: unknown) => log(`clean-up failed: ${String(err)}`));
-      await servers?.stop();
-    })();
-    return cleaning;
-  };
+  const cleanUp = cleanUpOnce(() => ({ env, servers }), log);
   let interrupted = false;
   const onSignal = (signal: NodeJS.Signals): void => {
     if (interrupted) {
@@ -140,7 +140,7 @@ async function main(): Promise<number> {
       if (interrupted) break;
       // The fleet the later benchmarks share, made before their timings rather than during them.
       if (name !== 'provisioning' && name !== 'move') {
-        const need = selected.includes('fleet') ? (quick ? 100 : 1_000) : selected.includes('many') ? (quick ? 50 : 500) : 2;
+        const need = selected.includes('fleet') || selected.includes('runs') ? (quick ? 100 : 1_000) : selected.includes('many') ? (quick ? 50 : 500) : 2;
         await env.tenants(need);
       }
       log(`${name}…`);

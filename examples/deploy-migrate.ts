@@ -1,14 +1,18 @@
 // A deploy step: migrate the main database, then every tenant database, several at a time, with
-// progress on stderr. Exits 1 when any tenant failed (the others are migrated regardless), so a
-// deploy script can stop; run it again once the cause is fixed and it finishes what failed.
+// progress on stderr: with --canary N, the first N tenants go first, and --max-failures M halts the
+// rollout once M tenants failed. Exits 1 when any tenant failed or the run halted, so a deploy script
+// can stop; run it again once the cause is fixed and it finishes what failed (or resume the halted run:
+// `tenantdb migrate resume RUN`, its id is in the JSON summary).
 //
 //   TENANTDB_MAIN_URL=postgres://… TENANTDB_S3_BUCKET=… [TENANTDB_TENANT_MIGRATIONS=./migrations/tenant] \
-//     npx tsx examples/deploy-migrate.ts [--concurrency 8]
+//     npx tsx examples/deploy-migrate.ts [--concurrency 8] [--canary 5 --max-failures 1]
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { createPlatform } from '@org/tenantdb';
 
-const { values } = parseArgs({ options: { concurrency: { type: 'string', default: '4' } } });
+const { values } = parseArgs({
+  options: { concurrency: { type: 'string', default: '4' }, canary: { type: 'string' }, 'max-failures': { type: 'string' } },
+});
 const folders = (value: string | undefined): string[] =>
   value ? value.split(path.delimiter).filter(Boolean).map((f) => path.resolve(f)) : [];
 
@@ -32,8 +36,11 @@ await platform.init();
 const applied = await platform.migrations.main.up();
 console.error(`main: ${applied.length} migration(s) applied`);
 
-const result = await platform.migrations.tenants.up({
+const run = await platform.migrations.tenants.up({
   concurrency: Number(values.concurrency),
+  ...(values.canary && { waves: [Number(values.canary), '100%'] }),
+  ...(values['max-failures'] && { maxFailures: Number(values['max-failures']) }),
+  onWave: (e) => console.error(`wave ${e.wave}/${e.waves}: ${e.type === 'wave-start' ? `${e.tenants} tenants` : `${e.failed} failed`}`),
   onProgress: (e) => {
     if (e.type === 'start') return;
     const what = e.type === 'failure' ? `FAILED: ${e.error?.message}` : e.type === 'skip' ? 'skipped (not ready)' : `ok (${e.applied?.length ?? 0} applied)`;
@@ -41,5 +48,14 @@ const result = await platform.migrations.tenants.up({
   },
 });
 
-console.log(JSON.stringify({ total: result.total, succeeded: result.succeeded.length, skipped: result.skipped, failed: result.failed.map((f) => ({ tenantId: f.tenantId, migration: f.migration, error: f.error.message })) }));
-process.exitCode = result.failed.length > 0 ? 1 : 0;
+console.log(
+  JSON.stringify({
+    runId: run.id,
+    status: run.status,
+    total: run.total,
+    succeeded: run.succeeded.length,
+    skipped: run.skipped,
+    failed: run.failed.map((f) => ({ tenantId: f.tenantId, migration: f.migration, error: f.error.message })),
+  }),
+);
+process.exitCode = run.status === 'completed' ? 0 : 1;

@@ -5,7 +5,7 @@
 //    public type the consumer cannot name, no inline object shapes in public signatures);
 //  - compiles TypeScript consumers (scripts/consumer/) against it, strict with skipLibCheck off, with
 //    nothing installed but the package, typescript and @types/node: the root entry as ESM and as CJS under
-//    `nodenext`, and under `bundler`; then the express and fastify subpaths with those frameworks installed.
+//    `nodenext`, and under `bundler`; then the express, fastify and bullmq subpaths with those frameworks installed.
 // Any failure exits non-zero.
 import { execFileSync } from 'node:child_process';
 import console from 'node:console';
@@ -18,6 +18,8 @@ import ts from 'typescript';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const consumerDir = path.join(root, 'scripts', 'consumer');
+/** The range of a dev dependency in the package's manifest (what the tests ran against). */
+const devVersion = (name) => JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')).devDependencies[name];
 const run = (cmd, args, opts = {}) => execFileSync(cmd, args, { stdio: 'inherit', ...opts });
 const npmInstall = (cwd, specs) =>
   run('npm', ['install', '--silent', '--no-audit', '--no-fund', '--prefer-offline', ...specs], { cwd });
@@ -201,14 +203,23 @@ try {
       const b = new esm.TenantDbError('CONFLICT', 'x');
       if (!(a instanceof esm.TenantDbError) || !(b instanceof cjs.TenantDbError)) throw new Error('instanceof across builds');
       if (typeof cjs.createPlatform !== 'function' || typeof esm.createPlatform !== 'function') throw new Error('createPlatform');
+      if (cjs.DEFAULT_HEALTH_TIMEOUT_MS !== 2000 || esm.DEFAULT_HEALTH_TIMEOUT_MS !== 2000) throw new Error('DEFAULT_HEALTH_TIMEOUT_MS');
+      // @opentelemetry/api is an optional peer, not installed here: both builds create (and close) a
+      // platform without it, which is when they look for it.
+      let otel = true;
+      try { require.resolve('@opentelemetry/api'); } catch { otel = false; }
+      if (otel) throw new Error('@opentelemetry/api is installed: the check needs it absent');
+      const options = { mainUrl: 'postgres://u@127.0.0.1:1/x', s3: { bucket: 'b' } };
+      if (cjs.TELEMETRY_CHANNELS.withTenant !== 'tenantdb:withTenant' || esm.TELEMETRY_CHANNELS.withTenant !== 'tenantdb:withTenant') throw new Error('TELEMETRY_CHANNELS');
+      const platforms = [cjs.createPlatform(options), esm.createPlatform(options), cjs.createPlatform({ ...options, telemetry: false })];
       const expressCjs = require('@org/tenantdb/express');
       const fastifyCjs = require('@org/tenantdb/fastify');
       return Promise.all([import('@org/tenantdb/express'), import('@org/tenantdb/fastify')]).then(([expressEsm, fastifyEsm]) => {
         for (const [name, mod] of [['express cjs', expressCjs], ['express esm', expressEsm]]) {
-          if (typeof mod.tenancy !== 'function' || typeof mod.errorHandler !== 'function') throw new Error(name);
+          if (typeof mod.tenancy !== 'function' || typeof mod.errorHandler !== 'function' || typeof mod.healthRoute !== 'function') throw new Error(name);
         }
         for (const [name, mod] of [['fastify cjs', fastifyCjs], ['fastify esm', fastifyEsm]]) {
-          if (typeof mod.tenancyPlugin !== 'function') throw new Error(name);
+          if (typeof mod.tenancyPlugin !== 'function' || typeof mod.healthRoute !== 'function') throw new Error(name);
         }
         const fs = require('node:fs');
         const path = require('node:path');
@@ -216,7 +227,9 @@ try {
         for (const family of ['main', 'tenant']) {
           if (!fs.readdirSync(path.join(root, 'migrations', family)).some((f) => f.endsWith('.sql'))) throw new Error('migrations/' + family);
         }
-        console.log('installed tarball loads with require and import (root, express, fastify), migrations shipped');
+        return Promise.all(platforms.map((p) => p.close())).then(() => {
+          console.log('installed tarball loads with require and import (root, express, fastify, their health routes), migrations shipped; createPlatform works without @opentelemetry/api');
+        });
       });
     });`;
   // CommonJS code, so that it can use both `require` and `import()`.
@@ -232,12 +245,22 @@ try {
   compile(app, 'bundler', ['index.ts'], BUNDLER);
 
   // The framework subpaths, with the frameworks the host brings.
-  npmInstall(app, ['express@^5', '@types/express@^5', 'fastify@^5']);
-  for (const file of ['express.ts', 'fastify.ts']) copyFileSync(path.join(consumerDir, file), path.join(app, file));
+  npmInstall(app, ['express@^5', '@types/express@^5', 'fastify@^5', `bullmq@${devVersion('bullmq')}`]);
+  for (const file of ['express.ts', 'fastify.ts', 'bullmq.ts']) copyFileSync(path.join(consumerDir, file), path.join(app, file));
+  // The bullmq subpath loads bullmq (an optional peer) at run time: both ways, once it is installed.
+  const checkBullmq = `
+    const cjs = require('@org/tenantdb/bullmq');
+    import('@org/tenantdb/bullmq').then((esm) => {
+      for (const [name, mod] of [['bullmq cjs', cjs], ['bullmq esm', esm]]) {
+        if (typeof mod.tenantQueue !== 'function' || typeof mod.tenantWorker !== 'function') throw new Error(name);
+      }
+      console.log('installed tarball loads with require and import (bullmq)');
+    });`;
+  run(process.execPath, ['--input-type=commonjs', '-e', checkBullmq], { cwd: app });
   // With the frameworks installed, so that the declarations' references to them resolve too.
   checkSurface(path.join(app, 'node_modules', '@org', 'tenantdb'));
-  compile(app, 'nodenext, express and fastify', ['express.ts', 'fastify.ts'], NODENEXT);
-  compile(app, 'bundler, express and fastify', ['express.ts', 'fastify.ts'], BUNDLER);
+  compile(app, 'nodenext, express, fastify and bullmq', ['express.ts', 'fastify.ts', 'bullmq.ts'], NODENEXT);
+  compile(app, 'bundler, express, fastify and bullmq', ['express.ts', 'fastify.ts', 'bullmq.ts'], BUNDLER);
 } catch (err) {
   console.error(`check:exports failed: ${err instanceof Error ? err.message : String(err)}`);
   process.exitCode = 1;

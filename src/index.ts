@@ -8,6 +8,8 @@ export type {
   PlatformConnectionStats,
   ServerStats,
 } from './platform/platform.js';
+export { DEFAULT_HEALTH_TIMEOUT_MS } from './platform/health.js';
+export type { HealthOptions, HealthReport, HealthChecks, HealthCheck, HealthCheckError } from './platform/health.js';
 export type { PoolStats, ConnectionStats, SharedBudgetStats } from './pools/tenant-pool-manager.js';
 export type {
   PlatformOptions,
@@ -34,3 +36,5 @@ export type { MainMigrations, MigrationMeta } from './migrations/main-migrations
 export type { SweepOptions, SweepResult } from './storage/storage-sweep.js';
 export { STEP_CHANNEL } from './util/steps.js';
 export type { StepMessage, StepName } from './util/steps.js';
+export { TELEMETRY_CHANNELS } from './telemetry/telemetry.js';
+export type * from './telemetry/types.js';

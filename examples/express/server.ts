@@ -1,15 +1,22 @@
 // A small documents service on Express: users, login, tenants, members with roles, and documents
 // streamed from the request body to S3 without buffering. Start it with `npm run example:express`
-// (embedded servers, data under .tenantdb/) or with TENANTDB_MAIN_URL and TENANTDB_S3_* set.
+// (embedded servers, data under .tenantdb/) or with TENANTDB_MAIN_URL and TENANTDB_S3_* set. With
+// REDIS_URL set it also runs background jobs that keep their tenant (see examples/shared/jobs.ts).
 import express from 'express';
 import { TenantDbError, type Platform } from '@org/tenantdb';
 import { errorHandler, tenancy } from '@org/tenantdb/express';
 import { signToken, userFromAuthorization } from '../shared/auth.js';
+import { startExampleJobs, type ExampleJobs } from '../shared/jobs.js';
 import { startExamplePlatform } from '../shared/platform.js';
 
 const secret = process.env.TOKEN_SECRET ?? 'dev-only-secret-change-me';
 
-export function createApp(platform: Platform): express.Express {
+export interface AppOptions {
+  /** Background jobs: with them, `POST /t/jobs` enqueues a summary of the tenant, run in the request's scope. */
+  jobs?: ExampleJobs;
+}
+
+export function createApp(platform: Platform, { jobs }: AppOptions = {}): express.Express {
   const app = express();
   const json = express.json();
   const me = (req: express.Request): string | undefined => userFromAuthorization(req.header('authorization'), secret);
@@ -67,6 +74,16 @@ export function createApp(platform: Platform): express.Express {
     res.status(204).end();
   });
 
+  // The job keeps the request's tenant and user: the worker runs it in their scope, checked again then
+  // (a user removed from the tenant meanwhile fails it with FORBIDDEN).
+  if (jobs) {
+    t.post('/jobs', json, async (req, res) => {
+      const note = typeof req.body?.note === 'string' ? req.body.note : null;
+      const job = await jobs.summaries.add('summary', { note });
+      res.status(202).json({ id: job.id });
+    });
+  }
+
   app.use('/t', t);
   app.use(errorHandler());
   return app;
@@ -74,13 +91,14 @@ export function createApp(platform: Platform): express.Express {
 
 async function main(): Promise<void> {
   const { platform, stop } = await startExamplePlatform();
-  const server = createApp(platform).listen(Number(process.env.PORT ?? 3000), '127.0.0.1', () => {
+  const jobs = startExampleJobs(platform);
+  const server = createApp(platform, { jobs }).listen(Number(process.env.PORT ?? 3000), '127.0.0.1', () => {
     const address = server.address();
     const port = typeof address === 'object' && address ? address.port : process.env.PORT;
     console.log(`listening on http://127.0.0.1:${port}`);
   });
   const shutdown = (): void => {
-    server.close(() => void stop().then(() => process.exit(0)));
+    server.close(() => void (jobs?.close() ?? Promise.resolve()).then(stop).then(() => process.exit(0)));
     server.closeAllConnections();
   };
   process.once('SIGINT', shutdown);

@@ -1,7 +1,7 @@
 // A TypeScript consumer of `@org/tenantdb/express` (see index.ts). Needs express and @types/express.
 import express from 'express';
 import { createPlatform, type Document, type Page, type TenantContext } from '@org/tenantdb';
-import { errorHandler, tenancy, type TenancyOptions } from '@org/tenantdb/express';
+import { errorHandler, healthRoute, tenancy, type HealthRouteOptions, type TenancyOptions } from '@org/tenantdb/express';
 
 const platform = createPlatform({ mainUrl: 'postgres://postgres@127.0.0.1:5432/saas_platform', s3: { bucket: 'tenantdb' } });
 
@@ -10,7 +10,9 @@ const options: TenancyOptions<express.Request> = {
   user: async (req) => req.header('x-user-id') ?? null,
 };
 
+const health: HealthRouteOptions = { timeoutMs: 1000 };
 const app = express();
+app.get('/healthz', healthRoute(platform, health));
 app.use(tenancy(platform, options));
 app.get('/documents', async (req, res) => {
   // `req.tenant` comes from the package's augmentation of Express.Request.

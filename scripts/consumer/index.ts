@@ -15,6 +15,9 @@ import {
   type FleetMigrateFailure,
   type FleetMigrateResult,
   type FleetProgressEvent,
+  type HealthCheck,
+  type HealthOptions,
+  type HealthReport,
   type ListDocumentsOptions,
   type ListTenantsOptions,
   type Logger,
@@ -121,6 +124,10 @@ async function main(): Promise<void> {
   const tenants: Tenant[] = await platform.tenants.list(listTenants);
   const stats: TenantStats = await platform.tenants.stats(tenant.id);
   const repaired: RepairResult = await platform.tenants.repair();
+  const healthOptions: HealthOptions = { timeoutMs: 1000 };
+  const health: HealthReport = await platform.health(healthOptions);
+  const serverChecks: HealthCheck[] = Object.values(health.checks.servers);
+  if (!health.ok) console.log(health.checks.main.error?.code, serverChecks.length, health.checks.s3.latencyMs);
   const users: Page<User> = await platform.users.list({ limit: 10, cursor: null });
   const members: TenantMember[] = await platform.memberships.listMembers(tenant.id);
   const memberships: UserTenant[] = await platform.memberships.listTenants(user.id);

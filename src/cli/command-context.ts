@@ -14,6 +14,8 @@ export interface CommandContext {
   print(line: string): void;
   /** A line of commentary on stderr (progress, what is being done); nothing with `--quiet`. */
   note(line: string): void;
+  /** A line on stderr even with `--quiet`: why the command exits 1 though it did not throw. */
+  warn(line: string): void;
   /** Progress display for a fleet migration on stderr, or undefined with `--quiet`. */
   progress(label: string): FleetProgress | undefined;
   /** Hides secrets in text. */

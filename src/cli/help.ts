@@ -29,17 +29,52 @@ const EXITS = `Exit codes:
 const COMMANDS: Record<CommandName, string> = {
   init: `tenantdb init
   Creates the main database if it is missing, migrates it and prepares the tenant template. Idempotent.`,
-  migrate: `tenantdb migrate [main|tenants] [--concurrency N] [--tenant ID …]
-  Migrates the main database, then every tenant database (both when neither is named).
-  --concurrency N   tenants migrated at once (default 4)
-  --tenant ID       only this tenant (id or database name); repeatable
-  A failed tenant never stops the others; the exit code is 1 if any failed.
-  Progress on stderr: a bar on a terminal, a line per tenant otherwise.`,
+  migrate: `tenantdb migrate [main|tenants] [selection] [staging] [--only-failed RUN]
+  Migrates the main database, then the tenant databases (both when neither is named), as a recorded
+  run (see "tenantdb runs"). Selection, every condition together (default: every tenant):
+  --tenant ID             only this tenant (id or database name); repeatable, in the order given
+  --server NAME           only the tenants on this tenant server
+  --label KEY=VALUE       only the tenants with this label; repeatable
+  --created-before DATE   only tenants created before DATE (2026-01-01, an ISO instant)
+  --created-after DATE    only tenants created at or after DATE
+  Staging and stop rules:
+  --concurrency N         tenants migrated at once (default 4)
+  --canary N              a first wave of N tenants (then --waves, else the rest)
+  --waves LIST            waves in order, counts or shares of the selection: 10%,100% (the last takes the rest)
+  --max-failures N        halt once N tenants failed: no tenant starts after that
+  --max-failure-rate R    halt once the failed share of the tenants finished reaches R (0 < R <= 1)
+  --only-failed RUN       only the tenants that failed in run RUN
+  Progress on stderr: a line per wave, and a bar on a terminal or a line per tenant otherwise.
+  The exit code is 1 when the run does not complete (a tenant failed, or a stop rule halted it).`,
+  'migrate plan': `tenantdb migrate plan [selection] [--canary N] [--waves LIST]
+  A dry run, changing nothing: the selected tenants grouped by the migrations they have pending,
+  and the waves a run with the same flags would have. Selection and waves as for "migrate".
+  Tenants still being provisioned are not shown (a run skips them). Exit 1 when a tenant could not be read.`,
+  'migrate resume': `tenantdb migrate resume RUN [--concurrency N]
+  Carries on a halted run, or one whose process died, from its pending tenants, with the run's own
+  selection, waves and stop rules. CONFLICT when a live process carries it, or when one of its
+  migration files changed since it started. Exit 1 when it does not complete.`,
+  'migrate down': `tenantdb migrate down --to NAME [selection] [staging]
+  Selection, staging and stop rules as for "migrate" (see tenantdb migrate --help).
+  Reverts every selected tenant down to and including migration NAME (--to 0: all of them), with the
+  .down.sql files, as a recorded run in waves and with stop rules, as for "migrate".`,
+  'migrate revert': `tenantdb migrate revert RUN [staging]
+  Staging and stop rules as for "migrate": --concurrency, --canary, --waves, --max-failures, --max-failure-rate.
+  Takes back exactly what up run RUN applied, tenant by tenant, newest migration first, as a recorded
+  run. A tenant where a later migration was applied on top fails with CONFLICT and is left as it is.`,
+  runs: `tenantdb runs [RUN] [--limit N]
+  The newest fleet migration runs (default 20) with their status and counts; with RUN, that run with
+  every tenant's wave, outcome, migrations applied and error.`,
   status: `tenantdb status [--summary]
   Executed and pending migrations of the main database and of every ready tenant.
   --summary   instead of a row per tenant, the tenants counted per schema version (their last
               executed migration), unreachable ones apart: a mixed fleet at a glance
   The exit code is 1 when some tenant's migrations could not be read.`,
+  health: `tenantdb health [--timeout-ms N]
+  Checks the main database, every tenant server and S3 at once, a line per check with its
+  latency and, when it failed, its error. Needs no init.
+  --timeout-ms N   the bound of each check, in milliseconds (default 2000)
+  The exit code is 1 when a check failed.`,
   'tenants create': `tenantdb tenants create --name NAME [--created-by USER_ID] [--server NAME] [--label KEY=VALUE …]
   Creates a tenant and its database. --created-by makes that user its first admin.
   --label KEY=VALUE  a label of the tenant; repeatable`,

@@ -1,4 +1,4 @@
-import type { FleetProgressEvent, MoveProgressEvent } from '../index.js';
+import type { FleetProgressEvent, FleetWaveEvent, MoveProgressEvent } from '../index.js';
 import { errorLine } from './output.js';
 
 /** Where progress goes: stderr, or a test's stand-in. */
@@ -14,12 +14,24 @@ export interface ProgressStream {
 export interface FleetProgress {
   /** Pass as `onProgress` of `migrations.tenants.up`. */
   onProgress(event: FleetProgressEvent): void;
+  /** Pass as `onWave`: a line per wave started or ended (see {@link waveLine}). */
+  onWave(event: FleetWaveEvent): void;
   /** Ends the bar's line (on a terminal); call once the run returned. */
   finish(): void;
 }
 
 const BAR_WIDTH = 24;
 
+/**
+ * One line of a fleet run's wave starting or ending, e.g. `wave 1/3: 5 tenants` and
+ * `wave 1/3 done: 4 succeeded, 1 failed, 0 skipped; halted (maxFailures): no later wave starts`.
+ */
+export function waveLine(event: FleetWaveEvent): string {
+  const which = `wave ${event.wave}/${event.waves}`;
+  if (event.type === 'wave-start') return `${which}: ${event.tenants} tenant${event.tenants === 1 ? '' : 's'}`;
+  const counts = `${event.succeeded ?? 0} succeeded, ${event.failed ?? 0} failed, ${event.skipped ?? 0} skipped`;
+  return `${which} done: ${counts}${event.haltedBy ? `; halted (${event.haltedBy}): no later wave starts` : ''}`;
+}
 
 /**
  * Progress of a fleet migration on `stream`: on a terminal (`isTTY`) one bar redrawn in place
@@ -61,6 +73,11 @@ export function createFleetProgress(stream: ProgressStream, label: string, scrub
       } else {
         stream.write(`${where} FAILED ${who}: ${event.error ? errorLine(event.error, scrub) : 'failed'}\n`);
       }
+    },
+    onWave(event) {
+      // On a terminal the line goes above the bar, which is drawn again below it.
+      stream.write(`${stream.isTTY && drawn ? '\r\x1b[2K' : ''}${waveLine(event)}\n`);
+      if (stream.isTTY && last) draw(last);
     },
     finish() {
       if (stream.isTTY && drawn) {

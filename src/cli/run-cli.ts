@@ -3,10 +3,12 @@ import { parseCliArgs, type CliArgs, type CommandName } from './args.js';
 import { CliError, configError, EXIT_CODES } from './cli-error.js';
 import type { Command, CommandContext, CommandOutcome, FileCommand } from './command-context.js';
 import { demoCommand } from './commands/demo.js';
+import { healthCommand } from './commands/health.js';
 import { initCommand } from './commands/init.js';
 import { migrateCommand } from './commands/migrate.js';
 import { migrationsCreateCommand } from './commands/migrations.js';
 import { resetCommand } from './commands/reset.js';
+import { migrateDownCommand, migratePlanCommand, migrateResumeCommand, migrateRevertCommand, runsCommand } from './commands/runs.js';
 import { statusCommand } from './commands/status.js';
 import { sweepCommand } from './commands/sweep.js';
 import {
@@ -48,7 +50,13 @@ function isFileCommand(command: CommandName): command is FileCommandName {
 const COMMANDS: Record<Exclude<CommandName, FileCommandName>, Command> = {
   init: initCommand,
   migrate: migrateCommand,
+  'migrate plan': migratePlanCommand,
+  'migrate resume': migrateResumeCommand,
+  'migrate down': migrateDownCommand,
+  'migrate revert': migrateRevertCommand,
+  runs: runsCommand,
   status: statusCommand,
+  health: healthCommand,
   'tenants create': tenantsCreateCommand,
   'tenants list': tenantsListCommand,
   'tenants update': tenantsUpdateCommand,
@@ -130,6 +138,9 @@ function contextFor(
     print,
     note: (line) => {
       if (!args.quiet) io.stderr.write(`${line}\n`);
+    },
+    warn: (line) => {
+      io.stderr.write(`${line}\n`);
     },
     progress: (label) => (args.quiet ? undefined : createFleetProgress(io.stderr, label, scrub)),
   };

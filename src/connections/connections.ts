@@ -3,6 +3,7 @@ import type { ResolvedOptions, ResolvedServer } from '../core/resolved-options.j
 import { TenantDbError } from '../errors.js';
 import { answersSoFar, endedBeforeAnswering } from '../pools/pg-internals.js';
 import { sharedBudgetNamespace } from '../pools/shared-budget.js';
+import type { Telemetry } from '../telemetry/telemetry.js';
 import { TenantPoolManager, type SharedBudgetSettings } from '../pools/tenant-pool-manager.js';
 import type { Logger } from '../util/logger.js';
 import { isSingleStatement } from '../util/pg-errors.js';
@@ -99,11 +100,14 @@ export class Connections {
   #closing = false;
   #ended = false;
 
-  constructor(options: ResolvedOptions) {
+  constructor(options: ResolvedOptions, telemetry?: Telemetry) {
     this.#options = options;
     this.#logger = options.logger;
     this.locks = new LockSession(options.mainAdminUrl, options.pool.connectTimeoutMs, options.logger);
-    this.tenants = new TenantPoolManager(options.pool, options.logger, { sharedBudget: sharedBudgetSettings(options) });
+    this.tenants = new TenantPoolManager(options.pool, options.logger, {
+      sharedBudget: sharedBudgetSettings(options),
+      onBudgetWait: telemetry && ((server, ms, err, failed, budget) => telemetry.budgetWait(server, ms, err, failed, budget)),
+    });
   }
 
   /** The main pool, opened on first use; CLOSED once `close()` ended it (or began before it was ever opened). */

@@ -3,6 +3,7 @@ import { Connections } from '../connections/connections.js';
 import type { LockSession } from '../connections/lock-session.js';
 import { TenantDbError } from '../errors.js';
 import { answersSoFar, endedBeforeAnswering } from '../pools/pg-internals.js';
+import type { Telemetry } from '../telemetry/telemetry.js';
 import type { Logger } from '../util/logger.js';
 import type { ResolvedOptions } from './resolved-options.js';
 
@@ -16,13 +17,16 @@ export class PlatformContext {
   readonly logger: Logger;
   /** Every connection the platform opens. */
   readonly connections: Connections;
+  /** Metrics, spans and diagnostics_channel events; undefined: instrumentation off (the benchmark's switch). */
+  readonly telemetry: Telemetry | undefined;
   #closed = false;
   readonly #closers: Array<() => Promise<void>> = [];
 
-  constructor(options: ResolvedOptions) {
+  constructor(options: ResolvedOptions, telemetry?: Telemetry) {
     this.options = options;
     this.logger = options.logger;
-    this.connections = new Connections(options);
+    this.telemetry = telemetry;
+    this.connections = new Connections(options, telemetry);
   }
 
   get closed(): boolean {

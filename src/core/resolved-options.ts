@@ -1,6 +1,7 @@
 import type { S3Options } from '../storage/s3-options.js';
 import type { PlacementPolicy } from '../tenants/placement.js';
 import type { Logger } from '../util/logger.js';
+import type { TelemetryOptions } from '../telemetry/types.js';
 
 /** A tenant server with its admin URL filled in (both without a database). @internal */
 export interface ResolvedServer {
@@ -48,4 +49,6 @@ export interface ResolvedOptions {
   /** The 32 bytes of `credentialsKey`, when given. */
   credentialsKey: Buffer | undefined;
   logger: Logger;
+  /** `false`: OpenTelemetry off. */
+  telemetry: TelemetryOptions | false;
 }

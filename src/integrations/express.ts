@@ -1,9 +1,11 @@
 import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
 import { TenantDbError } from '../errors.js';
 import type { TenantContext } from '../scope/types.js';
+import { checkHealthRoute, healthResponse, type HealthPlatform, type HealthRouteOptions } from './health-route.js';
 import { checkTenancyOptions, enterRequestScope, errorResponse, type TenancyOptions, type TenancyPlatform } from './request-scope.js';
 
 export type { TenancyOptions, TenancyPlatform } from './request-scope.js';
+export type { HealthPlatform, HealthRouteOptions } from './health-route.js';
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace
@@ -49,5 +51,25 @@ export function errorHandler(): ErrorRequestHandler {
     }
     const { status, headers, body } = errorResponse(err);
     res.status(status).set(headers).json(body);
+  };
+}
+
+/**
+ * Express handler of a health route: runs `platform.health(options)` and answers 200 with the report as
+ * JSON when every check is ok, else 503 with the same report; `Cache-Control: no-store`. Mount it before
+ * `tenancy()`, which would otherwise ask the probe for a tenant. A bad `timeoutMs` throws VALIDATION at once.
+ *
+ * @example
+ * ```ts
+ * app.get('/healthz', healthRoute(platform, { timeoutMs: 1000 }));
+ * app.use(tenancy(platform, { tenant: (req) => req.header('x-tenant-id') }));
+ * ```
+ */
+export function healthRoute(platform: HealthPlatform, options?: HealthRouteOptions): RequestHandler {
+  const checked = checkHealthRoute(platform, options);
+  return (_req, res, next) => {
+    healthResponse(platform, checked).then(({ status, headers, body }) => {
+      res.status(status).set(headers).json(body);
+    }, next);
   };
 }

@@ -157,6 +157,34 @@ export function failedMigrationOf(error: unknown): string | null {
   return typeof name === 'string' ? name : null;
 }
 
+/** What {@link createSqlUmzug} takes. */
+export interface SqlUmzugOptions {
+  connect: Connector;
+  files: SqlMigrationFile[];
+  family: MigrationFamily;
+  logger: Logger;
+  /** The fleet run the commands are part of: recorded as `run_id` with each migration applied. */
+  runId?: string;
+}
+
+/**
+ * The migrations of `database` that fleet run `runId` applied (the `run_id` of their bookkeeping rows), in
+ * order; none when the table or the column is not there.
+ */
+export async function migrationsAppliedBy(client: pg.ClientBase, runId: string): Promise<string[]> {
+  const { rows } = await client.query<{ name: string }>(
+    `SELECT name FROM ${MIGRATIONS_TABLE}
+      WHERE EXISTS (SELECT 1 FROM information_schema.columns WHERE table_name = $2 AND column_name = 'run_id'
+                    AND table_schema = current_schema())
+        AND run_id::text = $1 ORDER BY name`,
+    [runId, MIGRATIONS_TABLE],
+  ).catch((err: unknown) => {
+    if (sqlState(err) === '42P01' || sqlState(err) === '42703') return { rows: [] };
+    throw err;
+  });
+  return rows.map((r) => r.name);
+}
+
 /** The connection state of one command. */
 class CommandSession implements SqlMigrationContext {
   readonly family: MigrationFamily;
@@ -169,9 +197,12 @@ class CommandSession implements SqlMigrationContext {
   readonly lockKey: string;
   /** Migrations of this command that another migrator applied (or reverted) first: not reported as run. */
   readonly skipped = new Set<string>();
+  /** The fleet run the command is part of: its id goes into each bookkeeping row `up` writes. */
+  readonly runId: string | null;
 
-  constructor(family: MigrationFamily) {
+  constructor(family: MigrationFamily, runId: string | null) {
     this.family = family;
+    this.runId = runId;
     this.lockKey = `tenantdb:migrations:${family}`;
   }
 
@@ -199,8 +230,9 @@ export class SqlUmzug extends Umzug<SqlMigrationContext> {
   readonly #family: MigrationFamily;
   readonly #logger: Logger;
 
-  constructor(options: { connect: Connector; files: SqlMigrationFile[]; family: MigrationFamily; logger: Logger }) {
+  constructor(options: SqlUmzugOptions) {
     const { connect, files, family, logger } = options;
+    const runId = options.runId ?? null;
     const migrations = files.map((file): RunnableMigration<SqlMigrationContext> => ({
       name: file.name,
       path: file.path,
@@ -209,7 +241,7 @@ export class SqlUmzug extends Umzug<SqlMigrationContext> {
     }));
     super({
       migrations,
-      context: () => new CommandSession(family),
+      context: () => new CommandSession(family, runId),
       // Each migration writes its own bookkeeping row in its transaction; umzug's separate call has nothing left to do.
       storage: {
         logMigration: async () => {},
@@ -287,12 +319,15 @@ export class SqlUmzug extends Umzug<SqlMigrationContext> {
         // No session-level lock: behind a transaction-mode pooler it would not hold. The table is created,
         // and each migration applied, in a transaction that takes the family's advisory lock first.
         await lockedTransaction(session, async () => {
+          // run_id (the fleet run that applied a migration, for revert) came after the table: added when missing.
           await client.query(
             `CREATE TABLE IF NOT EXISTS ${MIGRATIONS_TABLE} (
                name text PRIMARY KEY,
                checksum text NOT NULL,
-               applied_at timestamptz NOT NULL DEFAULT now()
-             )`,
+               applied_at timestamptz NOT NULL DEFAULT now(),
+               run_id uuid
+             );
+             ALTER TABLE ${MIGRATIONS_TABLE} ADD COLUMN IF NOT EXISTS run_id uuid`,
           );
         }).catch((err: unknown) => {
           throw migrationFailed(undefined, `${this.#family} migrations: cannot create ${MIGRATIONS_TABLE}`, err);
@@ -419,8 +454,8 @@ async function applyUp(session: CommandSession, file: SqlMigrationFile): Promise
     throw migrationFailed(file.name, `migration file ${file.path} changed while migrating`);
   }
   await inTransaction(session, file.name, 'up', sql, [
-    `INSERT INTO ${MIGRATIONS_TABLE} (name, checksum) VALUES ($1, $2)`,
-    [file.name, file.checksum],
+    `INSERT INTO ${MIGRATIONS_TABLE} (name, checksum, run_id) VALUES ($1, $2, $3)`,
+    [file.name, file.checksum, session.runId],
   ]);
 }
 
@@ -452,11 +487,6 @@ async function applyDown(session: CommandSession, file: SqlMigrationFile): Promi
  * await umzug.up();
  * ```
  */
-export function createSqlUmzug(options: {
-  connect: Connector;
-  files: SqlMigrationFile[];
-  family: MigrationFamily;
-  logger: Logger;
-}): SqlUmzug {
+export function createSqlUmzug(options: SqlUmzugOptions): SqlUmzug {
   return new SqlUmzug(options);
 }

@@ -8,6 +8,7 @@ export type { S3Credentials, S3Options } from '../storage/s3-options.js';
 import { resolveS3StoreLimits } from '../storage/s3-object-store.js';
 import { parseCredentialsKey } from '../tenants/credentials.js';
 import type { PlacementPolicy } from '../tenants/placement.js';
+import type { TelemetryOptions } from '../telemetry/types.js';
 
 /** Document rules. */
 export interface DocumentsOptions {
@@ -175,6 +176,36 @@ export interface PlatformOptions {
   credentialsKey?: Buffer | string;
   /** A pino-compatible logger. Default: silent. */
   logger?: Logger;
+  /**
+   * Metrics and spans through OpenTelemetry (`@opentelemetry/api`, an optional peer dependency): the app's
+   * `meterProvider` and `tracerProvider`, and whether metrics carry the tenant id. `false` turns it off.
+   * Default: the providers registered globally with `@opentelemetry/api`, when it is installed; with none
+   * registered, nothing is recorded (see "Metrics and traces" in the README).
+   *
+   * @example
+   * ```ts
+   * createPlatform({ ...options, telemetry: { meterProvider, tracerProvider, tenantAttributes: false } });
+   * ```
+   */
+  telemetry?: TelemetryOptions | false;
+}
+
+/** `telemetry`, checked. */
+function telemetry(value: unknown): TelemetryOptions | false {
+  if (value === undefined) return {};
+  if (value === false) return false;
+  if (typeof value !== 'object' || value === null) fail('telemetry must be an object or false');
+  const { meterProvider, tracerProvider, tenantAttributes } = value as Record<string, unknown>;
+  const provider = (p: unknown, method: string, what: string): void => {
+    if (p === undefined) return;
+    if (typeof p !== 'object' || p === null || typeof (p as Record<string, unknown>)[method] !== 'function') {
+      fail(`telemetry.${what} must be an OpenTelemetry ${what === 'meterProvider' ? 'MeterProvider' : 'TracerProvider'} (with ${method}())`);
+    }
+  };
+  provider(meterProvider, 'getMeter', 'meterProvider');
+  provider(tracerProvider, 'getTracer', 'tracerProvider');
+  if (tenantAttributes !== undefined && typeof tenantAttributes !== 'boolean') fail('telemetry.tenantAttributes must be a boolean');
+  return { ...(value as TelemetryOptions) };
 }
 
 /** `tenantRoles` and its key, checked together. */
@@ -322,5 +353,6 @@ export function resolveOptions(options: PlatformOptions): ResolvedOptions {
     tenantSpares: nonNegativeInt(options.tenantSpares, 'tenantSpares', 2),
     ...tenantRoles(options),
     logger: options.logger ?? silentLogger,
+    telemetry: telemetry(options.telemetry),
   };
 }

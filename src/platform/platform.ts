@@ -5,9 +5,15 @@ import type { MembershipsService } from '../memberships/types.js';
 import { createMainMigrations, type MainMigrations } from '../migrations/main-migrations.js';
 import { FleetMigrations } from '../migrations/fleet-migrations.js';
 import type {
+  FleetDownOptions,
   FleetMigrateOptions,
+  FleetResumeOptions,
+  FleetRun,
+  FleetRunInfo,
+  FleetRunOptions,
+  FleetRunsOptions,
+  FleetStatusRowsOptions,
   TenantMigrations,
-  FleetMigrateResult,
   TenantMigrationStatus,
   FleetStatusOptions,
   FleetStatusSummary,
@@ -16,10 +22,10 @@ import type {
 import { DocumentsServiceImpl } from '../documents/documents-service.js';
 import { TenantPoolManager } from '../pools/tenant-pool-manager.js';
 import type { ConnectionStats, PoolStats, SharedBudgetStats } from '../pools/types.js';
-import { TenantScopes } from '../scope/tenant-scope.js';
-import type { TenantContext, WithTenantOptions } from '../scope/types.js';
+import { captureTenant, parseCapturedTenant } from '../scope/captured-tenant.js';
+import { TenantScopes, currentTenant } from '../scope/tenant-scope.js';
+import type { CapturedTenant, TenantContext, WithTenantOptions } from '../scope/types.js';
 import { S3ObjectStore } from '../storage/s3-object-store.js';
-import type { ObjectStore } from '../storage/object-store.js';
 import { sweepStorage, type SweepOptions, type SweepResult } from '../storage/storage-sweep.js';
 import { ServerAdmin } from '../tenants/server-admin.js';
 import { TenantTemplates } from '../tenants/tenant-templates.js';
@@ -31,21 +37,52 @@ import { PG, isMissingDatabase, sqlState } from '../util/pg-errors.js';
 import { databaseOf, withDatabase } from '../util/redact.js';
 import { MAX_IDENTIFIER_BYTES, quoteIdent } from '../util/sql.js';
 import { PlatformContext } from '../core/platform-context.js';
+import { checkHealth, healthTimeoutMs, type HealthOptions, type HealthReport } from './health.js';
 import { resolveOptions, type PlatformOptions } from './options.js';
+import { Telemetry } from '../telemetry/telemetry.js';
+import { instrumentDocuments, instrumentStorage } from '../telemetry/instrumented.js';
 
 /** `platform.migrations.tenants`: the tenant migrations over the whole fleet. */
 export interface FleetMigrationsApi {
   /**
-   * Migrates every tenant database (or `tenants`), `concurrency` at a time inside the connection budget.
-   * One failure never stops the others; tenants not yet provisioned are skipped; never throws half way.
-   * Also refreshes the template new tenants are cloned from.
+   * Migrates every tenant database (or a selection), `concurrency` at a time inside the connection budget,
+   * in waves when asked, as a run recorded in the main database. One failure never stops the others unless
+   * a stop rule (`maxFailures`, `maxFailureRate`) halts the run; tenants not yet provisioned are skipped;
+   * never throws half way. Also refreshes the template new tenants are cloned from.
+   *
+   * @example
+   * ```ts
+   * const run = await platform.migrations.tenants.up({ waves: [5, '10%', '100%'], maxFailures: 3 });
+   * if (run.status === 'halted') console.log(run.failed); // fix, then: await platform.migrations.tenants.resume(run.id)
+   * ```
    */
-  up(options?: FleetMigrateOptions): Promise<FleetMigrateResult>;
+  up(options?: FleetMigrateOptions): Promise<FleetRun>;
   /**
-   * Executed and pending migrations of every provisioned tenant, a row each. A tenant whose migrations
-   * cannot be read has `error` (and `reachable: false` when its server did not answer); never throws half way.
+   * Reverts every selected tenant down to and including `to` with its down files, as a recorded run (waves
+   * and stop rules as for `up`).
    */
-  status(): Promise<TenantMigrationStatus[]>;
+  down(options: FleetDownOptions): Promise<FleetRun>;
+  /**
+   * Takes back exactly what run `runId` applied, tenant by tenant, newest migration first, as a new run.
+   * A tenant with migrations applied on top of the run's fails (CONFLICT) and is left as it is.
+   */
+  revert(runId: string, options?: FleetRunOptions): Promise<FleetRun>;
+  /**
+   * Carries on a run whose process died, or that halted: the tenants still pending, with the run's own
+   * selection, waves and stop rules (failures counted from the resume). A run that a live process carries
+   * is CONFLICT; a finished one is returned as it is.
+   */
+  resume(runId: string, options?: FleetResumeOptions): Promise<FleetRun>;
+  /** A recorded run with every tenant's outcome; NOT_FOUND when there is none. */
+  run(runId: string): Promise<FleetRun>;
+  /** The recorded runs, newest first, without their tenants. */
+  runs(options?: FleetRunsOptions): Promise<FleetRunInfo[]>;
+  /**
+   * Executed and pending migrations of every provisioned tenant (or of a selection), a row each. A tenant
+   * whose migrations cannot be read has `error` (and `reachable: false` when its server did not answer);
+   * never throws half way.
+   */
+  status(options?: FleetStatusRowsOptions): Promise<TenantMigrationStatus[]>;
   /**
    * The provisioned tenants counted per schema version (their last executed migration), to see a mixed
    * fleet at a glance; unreachable tenants and those whose migrations could not be read are counted apart.
@@ -148,8 +185,51 @@ export interface Platform extends AsyncDisposable {
    * ```
    */
   withTenant<T>(tenant: Tenant | string, fn: (ctx: TenantContext) => Promise<T> | T, options?: WithTenantOptions): Promise<T>;
+  /**
+   * The scope the caller runs in as a plain, JSON-serialisable value (sync): its tenant's id, its user's id
+   * and role when it has a user, and a `version`. Hand it to background work (a job, a message, a timer)
+   * that re-enters the scope with {@link runInTenant}. Outside any scope it throws VALIDATION.
+   *
+   * @example
+   * ```ts
+   * app.post('/t/reports', async (req, res) => {
+   *   await queue.add('report', { captured: platform.captureTenant(), month: req.body.month });
+   *   res.status(202).end();
+   * });
+   * ```
+   */
+  captureTenant(): CapturedTenant;
+  /**
+   * Runs `fn(ctx)` in the scope `captured` describes (from {@link captureTenant}, also after a round trip
+   * through JSON), with the checks of `withTenant(captured.tenantId, fn, { userId: captured.userId })`:
+   * a user no longer an active member is FORBIDDEN, a deactivated tenant TENANT_INACTIVE, a dropped one
+   * NOT_FOUND. The scope's role is the user's role now (read again), never the captured one. A value that
+   * is not a captured scope (another shape or version, a non-UUID id, extra keys) is VALIDATION.
+   * Inside `fn`, `currentTenant()` returns `ctx`.
+   *
+   * @example
+   * ```ts
+   * worker.on('message', ({ captured, month }) =>
+   *   platform.runInTenant(captured, (ctx) => buildReport(ctx, month)));
+   * ```
+   */
+  runInTenant<T>(captured: CapturedTenant, fn: (ctx: TenantContext) => Promise<T> | T): Promise<T>;
   /** Pool and connection counters (sync). */
   stats(): PlatformStats;
+  /**
+   * Checks the main database, every configured tenant server and S3 at once, each bounded by `timeoutMs`
+   * (default 2000): a connection of its own per database check (none taken from the pools, none left
+   * behind when a server does not answer in time) with `SELECT 1`, and HeadBucket on the bucket.
+   * `ok` is true when every check is. Never rejects but with VALIDATION for a bad `timeoutMs`; once the
+   * platform is closed every check fails with CLOSED (so a health route answers 503 while shutting down).
+   *
+   * @example
+   * ```ts
+   * const { ok, checks } = await platform.health({ timeoutMs: 1000 });
+   * if (!ok) logger.warn(checks, 'tenantdb is unhealthy');
+   * ```
+   */
+  health(options?: HealthOptions): Promise<HealthReport>;
   /**
    * Ends every pool the platform opened. Idempotent: every call returns the same promise.
    * Afterwards every call rejects with CLOSED.
@@ -229,11 +309,12 @@ class PlatformImpl implements Platform {
   readonly #tenants: TenantsServiceImpl;
   readonly #templates: TenantTemplates;
   readonly #scopes: TenantScopes;
-  #store: ObjectStore | undefined;
+  #store: S3ObjectStore | undefined;
+  readonly #objectStore: () => S3ObjectStore;
   #initializing: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
 
-  constructor(ctx: PlatformContext) {
+  constructor(ctx: PlatformContext, internal: { recordRuns: boolean }) {
     this.#ctx = ctx;
     const { options, logger } = ctx;
     // What the host calls rejects only with TenantDbErrors: an unexpected database failure is DATABASE.
@@ -244,11 +325,12 @@ class PlatformImpl implements Platform {
     this.#pools = pools;
     const templates = new TenantTemplates(ctx, admin);
     this.#templates = templates;
-    const store = (): ObjectStore => {
+    const store = (): S3ObjectStore => {
       ctx.assertOpen();
       this.#store ??= new S3ObjectStore(options.s3, logger);
       return this.#store;
     };
+    this.#objectStore = store;
     const tenants = new TenantsServiceImpl({
       ctx,
       admin,
@@ -270,17 +352,36 @@ class PlatformImpl implements Platform {
       cacheMs: options.tenantCacheMs,
       moveWaitMs: options.pool.moveWaitMs,
       documents: (scope) =>
-        withTenantDbErrors(
-          new DocumentsServiceImpl(scope, { store: store(), prefix: options.s3.prefix, maxBytes: options.documents.maxBytes, logger }),
+        instrumentDocuments(
+          ctx.telemetry,
+          scope.tenant,
+          withTenantDbErrors(
+            new DocumentsServiceImpl(scope, { store: store(), prefix: options.s3.prefix, maxBytes: options.documents.maxBytes, logger }),
+          ),
         ),
     });
-    const fleet = withTenantDbErrors(new FleetMigrations({ ctx, tenants, templates, pools }));
+    const fleet = withTenantDbErrors(new FleetMigrations({ ctx, tenants, templates, pools, record: internal.recordRuns }));
     this.migrations = {
       main: withTenantDbErrors(createMainMigrations(ctx)),
-      tenants: { up: (o) => fleet.up(o), status: ((o?: FleetStatusOptions) => fleet.status(o)) as FleetMigrationsApi['status'] },
+      tenants: {
+        up: (o) => fleet.up(o),
+        down: (o) => fleet.down(o),
+        revert: (id, o) => fleet.revert(id, o),
+        resume: (id, o) => fleet.resume(id, o),
+        run: (id) => fleet.run(id),
+        runs: (o) => fleet.runs(o),
+        status: ((o?: FleetStatusOptions) => fleet.status(o)) as FleetMigrationsApi['status'],
+      },
       tenant: (t) => fleet.tenant(t),
     };
-    this.storage = withTenantDbErrors({ sweep: (o?: SweepOptions) => sweepStorage({ ctx, tenants, pools, store }, o) });
+    const storage = withTenantDbErrors({ sweep: (o?: SweepOptions) => sweepStorage({ ctx, tenants, pools, store }, o) });
+    const { telemetry } = ctx;
+    this.storage = telemetry ? instrumentStorage(telemetry, storage) : storage;
+    if (telemetry) {
+      telemetry.observe(() => this.stats());
+      // Last on close (registered first): what finishes during close is still measured.
+      ctx.onClose(async () => telemetry.close());
+    }
     // Reverse order on close, then every connection goes (see Connections.close): the admin statements
     // under way finish, the store closes.
     ctx.onClose(() => admin.close());
@@ -289,10 +390,26 @@ class PlatformImpl implements Platform {
     // the pools above).
     ctx.onClose(() => templates.close());
     ctx.onClose(() => tenants.close());
+    // Before anything else on close: a migration run under way starts no more tenants, and records where it halted.
+    ctx.onClose(() => fleet.close());
   }
 
   withTenant<T>(tenant: Tenant | string, fn: (ctx: TenantContext) => Promise<T> | T, options?: WithTenantOptions): Promise<T> {
     return this.#scopes.withTenant(tenant, fn, options);
+  }
+
+  captureTenant(): CapturedTenant {
+    return captureTenant(currentTenant());
+  }
+
+  runInTenant<T>(captured: CapturedTenant, fn: (ctx: TenantContext) => Promise<T> | T): Promise<T> {
+    let scope: CapturedTenant;
+    try {
+      scope = parseCapturedTenant(captured);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.#scopes.withTenant(scope.tenantId, fn, scope.userId === undefined ? {} : { userId: scope.userId });
   }
 
   stats(): PlatformStats {
@@ -309,6 +426,16 @@ class PlatformImpl implements Platform {
       if (sharedBudget) servers[name].sharedBudget = { held: budget?.shared?.held ?? 0, max: sharedBudget.maxConnections };
     }
     return { pools: stats.pools, connections: { open: stats.connections.open, max: maxConnections * names.length, servers: open }, servers };
+  }
+
+  health(options?: HealthOptions): Promise<HealthReport> {
+    let timeoutMs: number;
+    try {
+      timeoutMs = healthTimeoutMs(options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return checkHealth({ ctx: this.#ctx, headBucket: async (signal) => this.#objectStore().checkBucket(signal) }, timeoutMs);
   }
 
   init(): Promise<void> {
@@ -386,8 +513,28 @@ class PlatformImpl implements Platform {
  * ```
  */
 export function createPlatform(options: PlatformOptions): Platform {
-  return new PlatformImpl(new PlatformContext(resolveOptions(options)));
+  const resolved = resolveOptions(options);
+  const internal = options as { [RECORD_RUNS]?: unknown; [INSTRUMENTATION]?: unknown };
+  const telemetry = internal[INSTRUMENTATION] === false ? undefined : new Telemetry(resolved.telemetry, resolved.logger);
+  const ctx = new PlatformContext(resolved, telemetry);
+  return new PlatformImpl(ctx, { recordRuns: internal[RECORD_RUNS] !== false });
 }
+
+/**
+ * A key of the telemetry benchmark's only (bench/otel.ts), not of `PlatformOptions`: `false` under it skips
+ * every instrumentation branch (no OpenTelemetry, no diagnostics_channel events), the code path from before
+ * they were added, to measure what they cost. Nothing else may set it.
+ * @internal
+ */
+const INSTRUMENTATION = Symbol.for('@org/tenantdb/bench:instrumentation');
+
+/**
+ * A key of the fleet benchmark's only (bench/fleet-runs.ts), not of `PlatformOptions`: `false` under it in
+ * the options runs fleet migrations without recording them in `migration_runs`, to measure what the record
+ * costs. Such runs cannot be resumed, read back or reverted; nothing else may set it.
+ * @internal
+ */
+const RECORD_RUNS = Symbol.for('@org/tenantdb/bench:record-runs');
 
 /**
  * With `tenantRoles`: the main database refuses connections from roles not granted them (tenant roles

@@ -29,6 +29,21 @@ export interface ConnectionBudgetOptions {
    * elsewhere. Default: none.
    */
   onWait?: () => void;
+  /** Called once a caller that had to wait got its slot or gave up (`failed`), with the wait's length in ms. Default: none. */
+  onWaited?: WaitObserver;
+}
+
+/** Told how long a wait for a slot took, in ms, and whether it ended without one (`failed`, `err` why). @internal */
+export type WaitObserver = (ms: number, err: unknown, failed: boolean) => void;
+
+/** Tells `onWaited` how long a wait that began at `started` (`performance.now()`) took; its failure is not the caller's. @internal */
+export function observeWait(onWaited: WaitObserver | undefined, started: number, err: unknown, failed: boolean): void {
+  if (!onWaited) return;
+  try {
+    onWaited(performance.now() - started, err, failed);
+  } catch {
+    // An observer's failure is not the caller's.
+  }
 }
 
 interface Waiter {
@@ -55,6 +70,7 @@ export class ConnectionBudget implements SlotSource {
   readonly max: number;
   readonly #timeoutMs: number;
   readonly #onWait: (() => void) | undefined;
+  readonly #onWaited: WaitObserver | undefined;
   readonly #waiters: Waiter[] = [];
   #inUse = 0;
   #closingCount = 0;
@@ -66,6 +82,7 @@ export class ConnectionBudget implements SlotSource {
     this.max = max;
     this.#timeoutMs = options.timeoutMs ?? 30_000;
     this.#onWait = options.onWait;
+    this.#onWaited = options.onWaited;
   }
 
   /** Slots currently out (connections open or opening). */
@@ -101,7 +118,10 @@ export class ConnectionBudget implements SlotSource {
       this.#inUse++;
       return Promise.resolve(this.#newSlot());
     }
-    return new Promise<BudgetSlot>((resolve, reject) => {
+    const onWaited = this.#onWaited;
+    const started = onWaited ? performance.now() : 0;
+    const waited = (err: unknown, failed: boolean): void => observeWait(onWaited, started, err, failed);
+    const waiting = new Promise<BudgetSlot>((resolve, reject) => {
       const leave = (err: unknown): void => {
         const i = this.#waiters.indexOf(waiter);
         if (i === -1) return;
@@ -133,6 +153,12 @@ export class ConnectionBudget implements SlotSource {
       this.#waiters.push(waiter);
       this.#onWait?.();
     });
+    if (!onWaited) return waiting;
+    waiting.then(
+      () => waited(undefined, false),
+      (err: unknown) => waited(err, true),
+    );
+    return waiting;
   }
 
   /** Rejects every waiter and every later {@link ConnectionBudget.acquire} with CLOSED. Slots out stay valid. */

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { TenantDbError } from '../errors.js';
 import type { Logger } from '../util/logger.js';
-import type { BudgetSlot, ConnectionBudget, SlotSource } from './connection-budget.js';
+import { observeWait, type BudgetSlot, type ConnectionBudget, type SlotSource, type WaitObserver } from './connection-budget.js';
 
 /** How a {@link SharedBudget} reaches its server, and what it tells its owner. */
 export interface SharedBudgetOptions {
@@ -514,10 +514,11 @@ export class SharedBudget {
  * together once the connection's socket has closed. When callers wait for a local slot (and none for a
  * shared one), the shared slot passes to the next of them with the local one, instead of an unlock and a
  * take (two round trips, and a chance for another process to take it in between); one not taken over by the
- * next turn of the event loop is given back.
+ * next turn of the event loop is given back. `onSharedWaited` is told how long each shared slot took (a round
+ * trip at least) and whether it came.
  * @internal
  */
-export function inBoth(local: ConnectionBudget, shared: SharedBudget): SlotSource {
+export function inBoth(local: ConnectionBudget, shared: SharedBudget, onSharedWaited?: WaitObserver): SlotSource {
   const spares: BudgetSlot[] = [];
   let sweeping = false;
   const sweep = (): void => {
@@ -551,9 +552,13 @@ export function inBoth(local: ConnectionBudget, shared: SharedBudget): SlotSourc
       const slot = await local.acquire(options);
       const spare = spares.pop();
       if (spare) return both(slot, spare);
+      const started = onSharedWaited ? performance.now() : 0;
       try {
-        return both(slot, await shared.acquire(options));
+        const sharedSlot = await shared.acquire(options);
+        observeWait(onSharedWaited, started, undefined, false);
+        return both(slot, sharedSlot);
       } catch (err) {
+        observeWait(onSharedWaited, started, err, true);
         slot.release();
         throw err;
       }

@@ -79,6 +79,7 @@ export class TenantPoolManager {
   /** What every pool is told, but its server and its budget (see #budgetOf). */
   readonly #poolSettings: Omit<TenantPoolSettings, 'server' | 'budget' | 'slots' | 'budgetWanted' | 'returned'>;
   readonly #shared: SharedBudgetSettings | undefined;
+  readonly #onBudgetWait: TenantPoolManagerExtras['onBudgetWait'];
   readonly #cache: LRUCache<string, TenantPool>;
   /** Pools out of the cache whose connections are not all closed yet. */
   readonly #draining = new Set<TenantPool>();
@@ -105,6 +106,7 @@ export class TenantPoolManager {
     this.#logger = logger;
     this.#drainTimeoutMs = extras.drainTimeoutMs ?? 10_000;
     this.#shared = extras.sharedBudget;
+    this.#onBudgetWait = extras.onBudgetWait;
     this.#frequency = new FrequencySketch(options.maxConnections);
     this.#poolSettings = {
       max: options.maxConnectionsPerTenant,
@@ -406,9 +408,11 @@ export class TenantPoolManager {
     const name = budgetName(key);
     const existing = this.#budgets.get(name);
     if (existing) return existing;
+    const onBudgetWait = this.#onBudgetWait;
     const budget = new ConnectionBudget(this.#options.maxConnections, {
       timeoutMs: this.#options.acquireTimeoutMs,
       onWait: () => this.#scheduleReclaim(created),
+      onWaited: onBudgetWait && ((ms, err, failed) => onBudgetWait(name, ms, err, failed, 'local')),
     });
     const sharedSettings = this.#shared;
     const control = sharedSettings?.control(name);
@@ -427,7 +431,7 @@ export class TenantPoolManager {
           if (!this.#closed) this.#closeIdle(created, count - (shared?.closing ?? 0));
         },
       });
-    const slots: SlotSource = shared ? inBoth(budget, shared) : budget;
+    const slots: SlotSource = shared ? inBoth(budget, shared, onBudgetWait && ((ms, err, failed) => onBudgetWait(name, ms, err, failed, 'shared'))) : budget;
     const created: ServerBudget = {
       name,
       budget,

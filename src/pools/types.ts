@@ -122,4 +122,11 @@ export interface TenantPoolManagerExtras {
    * their connections. Default: 10 000 ms.
    */
   drainTimeoutMs?: number;
+  /**
+   * Called after each wait for a slot of a server's budget (`server`: the budget's name), with how long it
+   * took and, when it got no slot (`failed`), why. `budget` says which: `'local'`, this process's budget,
+   * where an acquisition that found a slot free is not a wait; `'shared'`, the slot of `pool.sharedBudget`
+   * that every new connection takes after its local one (a round trip at least). Default: none.
+   */
+  onBudgetWait?: ((server: string, ms: number, err: unknown, failed: boolean, budget: 'local' | 'shared') => void) | undefined;
 }

@@ -1,4 +1,3 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import type pg from 'pg';
 import { LRUCache } from 'lru-cache';
 import { TenantDbError, asTenantDbError } from '../errors.js';
@@ -11,12 +10,8 @@ import { isClosedOrMissingDatabase, isSessionEndedByServer } from '../util/pg-er
 import type { Tenant } from '../tenants/types.js';
 import type { Queryable, TenantContext, WithTenantOptions } from './types.js';
 import type { PoolKey } from '../pools/types.js';
-
-// One store per process, shared by the ESM and the CJS builds when an app loads both, so that
-// `currentTenant()` from either sees a scope opened by the other.
-const STORE_KEY = Symbol.for('@org/tenantdb/scope');
-const globals = globalThis as unknown as Record<symbol, AsyncLocalStorage<TenantContext> | undefined>;
-const storage: AsyncLocalStorage<TenantContext> = (globals[STORE_KEY] ??= new AsyncLocalStorage<TenantContext>());
+import { scopeStorage as storage } from './scope-storage.js';
+import type { Operation } from '../telemetry/telemetry.js';
 
 /**
  * The tenant scope the caller runs in: inside `withTenant(tenant, fn)` (also across any `await`), the
@@ -263,6 +258,13 @@ export class TenantScopes {
   }
 
   withTenant<T>(ref: Tenant | string, fn: (ctx: TenantContext) => Promise<T> | T, options: WithTenantOptions = {}): Promise<T> {
+    const telemetry = this.#ctx.telemetry;
+    // Nothing to record (no SDK, no subscriber): the plain path, nothing built.
+    if (telemetry === undefined || !telemetry.live('withTenant')) return this.#withTenant(ref, fn, options, undefined);
+    return telemetry.run('withTenant', {}, (op) => this.#withTenant(ref, fn, options, op));
+  }
+
+  #withTenant<T>(ref: Tenant | string, fn: (ctx: TenantContext) => Promise<T> | T, options: WithTenantOptions, op: Operation | undefined): Promise<T> {
     const { signal } = options;
     // A user id in any case is the same user: the scope keeps it as PostgreSQL prints it (documents compare it).
     const userId = isUuid(options.userId) ? options.userId.toLowerCase() : options.userId;
@@ -276,9 +278,9 @@ export class TenantScopes {
     // The warm path: a tenant read moments ago, entered by trusted server code. No await before `fn`.
     if (userId === undefined && this.#cache) {
       const cached = this.#cache.get(typeof ref === 'string' ? ref : ref?.id);
-      if (cached?.status === 'ready' && cached.isActive && !this.#moving.has(cached.id)) return this.#run(cached, undefined, undefined, signal, fn);
+      if (cached?.status === 'ready' && cached.isActive && !this.#moving.has(cached.id)) return this.#run(cached, undefined, undefined, signal, fn, op);
     }
-    return this.#enter(ref, fn, userId, signal);
+    return this.#enter(ref, fn, userId, signal, op);
   }
 
   async #enter<T>(
@@ -286,11 +288,13 @@ export class TenantScopes {
     fn: (ctx: TenantContext) => Promise<T> | T,
     userId: string | undefined,
     signal: AbortSignal | undefined,
+    op: Operation | undefined,
   ): Promise<T> {
     let tenant: Tenant;
     let role: Role | undefined;
     try {
       tenant = await this.#resolve(ref);
+      op?.set({ tenantId: tenant.id, databaseName: tenant.databaseName, server: tenant.server });
       const wait = this.#moving.get(tenant.id);
       if (wait) {
         // Mid-move, writes blocked: after the switch the row names the new server.
@@ -305,7 +309,7 @@ export class TenantScopes {
       // The registry lookups are the library's own: a main database that fails them is DATABASE.
       throw asTenantDbError(err);
     }
-    return this.#run(tenant, role, userId, signal, fn);
+    return this.#run(tenant, role, userId, signal, fn, op);
   }
 
   /** `fn` in the tenant's scope; always a promise, also when `fn` throws or returns a plain value. */
@@ -315,7 +319,9 @@ export class TenantScopes {
     userId: string | undefined,
     signal: AbortSignal | undefined,
     fn: (ctx: TenantContext) => Promise<T> | T,
+    op: Operation | undefined,
   ): Promise<T> {
+    op?.set({ tenantId: tenant.id, databaseName: tenant.databaseName, server: tenant.server });
     let key = this.#keys.get(tenant);
     if (!key) {
       key = this.#tenants.poolKey(tenant);

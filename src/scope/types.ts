@@ -38,3 +38,28 @@ export interface WithTenantOptions {
    */
   signal?: AbortSignal;
 }
+
+/**
+ * A tenant scope as a plain, JSON-serialisable value, from `platform.captureTenant()`: what background work
+ * (a job, a message) carries to enter the same scope later with `platform.runInTenant(captured, fn)`,
+ * in this process or another one. Holds ids only, never a secret.
+ *
+ * @example
+ * ```ts
+ * const captured = platform.captureTenant();   // { version: 1, tenantId: '…', userId: '…', role: 'user' }
+ * await queue.send(JSON.stringify({ captured, payload }));
+ * ```
+ */
+export interface CapturedTenant {
+  /** The shape's version, so that it can evolve: 1. A value of another version is VALIDATION. */
+  readonly version: 1;
+  /** The tenant's id. */
+  readonly tenantId: string;
+  /** The acting user's id, when the scope had one (`withTenant(…, { userId })`); absent in a trusted scope. */
+  readonly userId?: string;
+  /**
+   * The user's role when the scope was captured, for information (logs, routing) only: `runInTenant`
+   * reads the user's role again and the scope gets the role they have then.
+   */
+  readonly role?: Role;
+}

@@ -4,6 +4,7 @@ import {
   DeleteObjectCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
+  HeadBucketCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
   ListObjectsCommand,
@@ -11,6 +12,7 @@ import {
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { create as createContentDisposition } from 'content-disposition';
 import { TenantDbError } from '../errors.js';
 import type { Logger } from '../util/logger.js';
 import type { S3Options } from './s3-options.js';
@@ -83,11 +85,14 @@ function isMissingKey(err: unknown): boolean {
   return name === 'NoSuchKey' || name === 'NotFound' || httpStatus(err) === 404;
 }
 
-/** `attachment` with a plain ASCII fallback name and the exact UTF-8 name (RFC 6266, RFC 8187). */
-function contentDisposition(filename: string): string {
-  const fallback = filename.replace(/[^\x20-\x7e]|["\\%]/g, '_');
-  const exact = encodeURIComponent(filename).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
-  return `attachment; filename="${fallback}"; filename*=UTF-8''${exact}`;
+/**
+ * `Content-Disposition: attachment` with `filename` (RFC 6266), by the `content-disposition` package: a
+ * printable-ASCII name as `filename` (quoted, `"` and `\\` escaped, when not a token); any other name
+ * (non-ASCII, control characters) as `filename*=UTF-8''…` (RFC 8187) after an ASCII fallback `filename`
+ * with `?` for each other character. @internal
+ */
+export function contentDisposition(filename: string): string {
+  return createContentDisposition(filename);
 }
 
 /**
@@ -407,6 +412,19 @@ export class S3ObjectStore implements ObjectStore {
       return await getSignedUrl(this.#client, command, { expiresIn });
     } catch (err) {
       throw storageError('presign', key, err);
+    }
+  }
+
+  /**
+   * HeadBucket on the store's bucket: resolves when the bucket is there and these credentials may list it.
+   * STORAGE when S3 says no or cannot be reached; aborting `signal` stops the request.
+   */
+  async checkBucket(signal?: AbortSignal): Promise<void> {
+    this.#assertOpen();
+    try {
+      await this.#client.send(new HeadBucketCommand({ Bucket: this.bucket }), { abortSignal: signal });
+    } catch (err) {
+      throw new TenantDbError('STORAGE', `S3 HeadBucket of the bucket failed (${errorName(err)})`, { cause: withoutExchange(err) });
     }
   }
 

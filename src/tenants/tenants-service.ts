@@ -9,6 +9,7 @@ import { tenantDatabaseName, validateTenantName } from './database-name.js';
 import { validateTenantLabels } from './tenant-labels.js';
 import { InFlight } from '../util/in-flight.js';
 import { isUuid } from '../util/uuid.js';
+import type { Operation } from '../telemetry/telemetry.js';
 import { step } from '../util/steps.js';
 import { Placement } from './placement.js';
 import { credentialsLock, decryptSecret, encryptSecret, newRolePassword, scramVerifier } from './credentials.js';
@@ -140,7 +141,8 @@ export class TenantsServiceImpl implements TenantsService {
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.#creating.track(this.#create(input));
+    const telemetry = this.#ctx.telemetry;
+    return this.#creating.track(telemetry ? telemetry.run('tenants.create', {}, (op) => this.#create(input, op)) : this.#create(input));
   }
 
   /** Waits for the creates under way. */
@@ -148,7 +150,7 @@ export class TenantsServiceImpl implements TenantsService {
     await this.#creating.drained();
   }
 
-  async #create(input: CreateTenantInput): Promise<Tenant> {
+  async #create(input: CreateTenantInput, op?: Operation): Promise<Tenant> {
     if (typeof input !== 'object' || input === null) throw new TenantDbError('VALIDATION', 'tenant input is required');
     const name = validateTenantName(input.name);
     const labels = input.labels === undefined ? {} : validateTenantLabels(input.labels);
@@ -158,7 +160,7 @@ export class TenantsServiceImpl implements TenantsService {
     const candidates = input.server === undefined ? await this.#placement.candidates({ name, createdBy }) : [input.server];
     const { server, template: ready, done } = await this.#templateOn(candidates);
     try {
-      return await this.#createOn(server, ready, { name, createdBy, labels });
+      return await this.#createOn(server, ready, { name, createdBy, labels }, op);
     } finally {
       done();
     }
@@ -192,6 +194,7 @@ export class TenantsServiceImpl implements TenantsService {
     server: string,
     ready: string,
     { name, createdBy, labels }: { name: string; createdBy: string | null; labels: TenantLabels },
+    op: Operation | undefined,
   ): Promise<Tenant> {
     let template = ready;
     // The 8 hex of the id make the database name unique in practice; on the rare collision, draw again.
@@ -213,7 +216,8 @@ export class TenantsServiceImpl implements TenantsService {
           [id, name, databaseName, server, createdBy, JSON.stringify(labels)],
         );
         step('create:registered', where);
-        return await this.#provision(rows[0]!, template);
+        op?.set(where);
+        return await this.#provision(rows[0]!, template, op);
       } catch (err) {
         const retry = attempt < 5;
         if (retry && sqlState(err) === PG.UNIQUE_VIOLATION && constraintOf(err)?.includes('database_name')) continue;
@@ -231,10 +235,12 @@ export class TenantsServiceImpl implements TenantsService {
   }
 
   /** Clones the database and marks the row ready; on any error, undoes both (no database without a row, no ready row without a database). */
-  async #provision(row: TenantRow, template: string): Promise<Tenant> {
+  async #provision(row: TenantRow, template: string, op?: Operation): Promise<Tenant> {
     try {
       // A spare already cloned from this template is renamed in a millisecond; else clone now.
-      if (!(await this.#templates.claimSpare(row.server, row.database_name))) {
+      if (await this.#templates.claimSpare(row.server, row.database_name)) op?.set({ source: 'spare' });
+      else {
+        op?.set({ source: 'clone' });
         await this.#admin.createDatabase(row.server, row.database_name, template);
       }
       const where = { tenantId: row.id, databaseName: row.database_name, server: row.server };

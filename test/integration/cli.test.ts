@@ -4,33 +4,19 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { adminQuery, cleanUpPlatform, databaseExists, dbUrl, harnessProcessEnv, uniqueName } from '../support/env.js';
-import { repoRoot as repo, runProcess, type ProcessRun as Run } from '../support/spawn.js';
+import { repoRoot as repo } from '../support/spawn.js';
 import { useTempFolders } from '../support/temp-folders.js';
-import { buildCliIfStale, cliJs } from '../support/cli-build.js';
+import { buildCliIfStale } from '../support/cli-build.js';
+import { cleanEnv, cli, json } from '../support/cli-process.js';
 
 // The CLI as a user runs it: `node dist/cli.js …` in a child process, judged by exit code and output.
 const mainDbs: string[] = [];
 let work: string;
 
-/** Only what a clean shell has: no TENANTDB_* or AWS_* from the environment of the test run. */
-function cleanEnv(extra: Record<string, string | undefined> = {}): Record<string, string | undefined> {
-  return { PATH: process.env.PATH, HOME: process.env.HOME, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...extra };
-}
-
 /** The environment of a user pointing the CLI at the harness' servers, with a main database of its own. */
 function platformEnv(mainDb: string, extra: Record<string, string | undefined> = {}): Record<string, string | undefined> {
   if (!mainDbs.includes(mainDb)) mainDbs.push(mainDb);
   return cleanEnv({ ...harnessProcessEnv(mainDb), ...extra });
-}
-
-function cli(args: string[], env: Record<string, string | undefined> = cleanEnv()): Promise<Run> {
-  return runProcess(process.execPath, [cliJs, ...args], env);
-}
-
-/** The one JSON document a `--json` run printed on stdout (loosely typed: the assertions check its shape). */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-function json<T = Record<string, any>>(run: Run): T {
-  return JSON.parse(run.stdout) as T;
 }
 
 const migrationFolder = useTempFolders('migrations', () => work);
@@ -218,7 +204,7 @@ describe('tenantdb: a platform operated from the command line', () => {
     const status = await cli(['status', '--json'], { ...env, TENANTDB_TENANT_MIGRATIONS: folder });
     expect(status.code).toBe(0);
     const doc = json(status);
-    expect(doc.main).toEqual({ executed: ['0001_initial', '0002_tenant_dropping', '0003_tenant_credentials', '0004_tenant_moves', '0005_tenant_labels'], pending: [] });
+    expect(doc.main).toEqual({ executed: ['0001_initial', '0002_tenant_dropping', '0003_tenant_credentials', '0004_tenant_moves', '0005_tenant_labels', '0006_migration_runs'], pending: [] });
     expect(doc.tenants).toHaveLength(2);
     for (const t of doc.tenants) {
       expect(t.executed).toContain('0201_app_notes');

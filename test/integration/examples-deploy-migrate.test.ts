@@ -30,13 +30,14 @@ describe('examples/deploy-migrate.ts', () => {
     const first = await run(processEnv);
     expect(first.code).toBe(1);
     const summary = JSON.parse(first.stdout);
-    expect(summary).toMatchObject({ total: 3, succeeded: 2, failed: [{ tenantId: tenants[1]!.id, migration: '0100_invoices' }] });
+    expect(summary).toMatchObject({ status: 'failed', total: 3, succeeded: 2, failed: [{ tenantId: tenants[1]!.id, migration: '0100_invoices' }] });
+    expect((await platform.migrations.tenants.run(summary.runId)).failed.map((f) => f.tenantId)).toEqual([tenants[1]!.id]);
     expect(first.stderr).toMatch(/\[3\/3\]/);
 
     await platform.withTenant(tenants[1]!, (ctx) => ctx.query('DROP TABLE invoices'));
     const second = await run(processEnv);
     expect(second.code).toBe(0);
-    expect(JSON.parse(second.stdout)).toMatchObject({ total: 3, succeeded: 3, failed: [] });
+    expect(JSON.parse(second.stdout)).toMatchObject({ status: 'completed', total: 3, succeeded: 3, failed: [] });
     for (const t of tenants) {
       const { rows } = await adminQuery("SELECT count(*)::int AS n FROM tenantdb_migrations WHERE name = '0100_invoices'", [], t.databaseName);
       expect(rows[0]!.n).toBe(1);

@@ -315,6 +315,10 @@ describe('malformed ids and cursors', () => {
     ['storage.sweep tenantId', (x) => platform.storage.sweep({ tenantId: v(x) }), ['NOT_FOUND', 'VALIDATION']],
     // migrations.tenant(null) rejects with a TypeError: see the known failure below.
     ['migrations.tenant', (x) => platform.migrations.tenant(v(x)), ['NOT_FOUND', 'VALIDATION'], (x) => x === null],
+    ['migrations.tenants.run', (x) => platform.migrations.tenants.run(v(x)), ['NOT_FOUND', 'VALIDATION']],
+    ['migrations.tenants.resume', (x) => platform.migrations.tenants.resume(v(x)), ['NOT_FOUND', 'VALIDATION']],
+    ['migrations.tenants.revert', (x) => platform.migrations.tenants.revert(v(x)), ['NOT_FOUND', 'VALIDATION']],
+    ['migrations.tenants.up({ only, of })', (x) => platform.migrations.tenants.up({ only: 'failed', of: v(x) }), ['NOT_FOUND', 'VALIDATION']],
   ];
 
   it.each(ID_METHODS)('%s: NOT_FOUND or VALIDATION for every malformed id, never DATABASE or a non-TenantDbError', async (_name, call, allowed, skip) => {

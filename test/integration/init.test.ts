@@ -31,7 +31,7 @@ describe('platform.init()', () => {
     const platform = env.platform();
     await platform.init();
     expect(await databaseExists(env.mainDb)).toBe(true);
-    expect(await appliedMigrations(env.mainDb)).toEqual(['0001_initial', '0002_tenant_dropping', '0003_tenant_credentials', '0004_tenant_moves', '0005_tenant_labels']);
+    expect(await appliedMigrations(env.mainDb)).toEqual(['0001_initial', '0002_tenant_dropping', '0003_tenant_credentials', '0004_tenant_moves', '0005_tenant_labels', '0006_migration_runs']);
     expect(await platform.migrations.main.pending()).toEqual([]);
   });
 
@@ -40,7 +40,7 @@ describe('platform.init()', () => {
     await platform.init();
     await platform.init();
     await env.platform().init();
-    expect(await appliedMigrations(env.mainDb)).toEqual(['0001_initial', '0002_tenant_dropping', '0003_tenant_credentials', '0004_tenant_moves', '0005_tenant_labels']);
+    expect(await appliedMigrations(env.mainDb)).toEqual(['0001_initial', '0002_tenant_dropping', '0003_tenant_credentials', '0004_tenant_moves', '0005_tenant_labels', '0006_migration_runs']);
   });
 
   it('lets services work without init() once the schema exists', async () => {
@@ -58,7 +58,7 @@ describe('platform.init()', () => {
     extraPlatforms.push(a!, b!);
     await Promise.all([a!.init(), b!.init()]);
     expect(created.filter((m) => m === 'created the main database')).toHaveLength(1);
-    expect(await appliedMigrations(name)).toEqual(['0001_initial', '0002_tenant_dropping', '0003_tenant_credentials', '0004_tenant_moves', '0005_tenant_labels']);
+    expect(await appliedMigrations(name)).toEqual(['0001_initial', '0002_tenant_dropping', '0003_tenant_credentials', '0004_tenant_moves', '0005_tenant_labels', '0006_migration_runs']);
     expect(await a!.migrations.main.pending()).toEqual([]);
   });
 
@@ -67,7 +67,7 @@ describe('platform.init()', () => {
     const platform = platformOn(name);
     await platform.init();
     expect(await databaseExists(name)).toBe(true);
-    expect(await appliedMigrations(name)).toEqual(['0001_initial', '0002_tenant_dropping', '0003_tenant_credentials', '0004_tenant_moves', '0005_tenant_labels']);
+    expect(await appliedMigrations(name)).toEqual(['0001_initial', '0002_tenant_dropping', '0003_tenant_credentials', '0004_tenant_moves', '0005_tenant_labels', '0006_migration_runs']);
   });
 
   it('refuses a main database name it cannot trust: VALIDATION, nothing created', async () => {

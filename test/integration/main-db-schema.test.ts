@@ -54,6 +54,8 @@ describe('the main database schema', () => {
       "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name",
     );
     expect(rows.map((r) => r.table_name)).toEqual([
+      'migration_run_tenants',
+      'migration_runs',
       'tenant_credentials',
       'tenant_moves',
       'tenant_spares',

@@ -36,7 +36,7 @@ async function pendingWith(api: typeof Api): Promise<Array<{ name: string; path?
 
 /** The main migrations of the package at `root`, as `pending()` lists them. */
 const shippedIn = (root: string): Array<{ name: string; path: string }> =>
-  ['0001_initial', '0002_tenant_dropping', '0003_tenant_credentials', '0004_tenant_moves', '0005_tenant_labels'].map((name) => ({ name, path: path.join(root, 'migrations', 'main', `${name}.sql`) }));
+  ['0001_initial', '0002_tenant_dropping', '0003_tenant_credentials', '0004_tenant_moves', '0005_tenant_labels', '0006_migration_runs'].map((name) => ({ name, path: path.join(root, 'migrations', 'main', `${name}.sql`) }));
 
 describe('the built package finds its migrations', () => {
   it('from dist/index.js (ESM)', async () => {

@@ -8,7 +8,7 @@ import { useTempFolders } from '../support/temp-folders.js';
 
 const folderWith = useTempFolders('tenantdb-main-mig');
 /** The library's own main migrations, which run before the host's. */
-const BUILT_IN = ['0001_initial', '0002_tenant_dropping', '0003_tenant_credentials', '0004_tenant_moves', '0005_tenant_labels'];
+const BUILT_IN = ['0001_initial', '0002_tenant_dropping', '0003_tenant_credentials', '0004_tenant_moves', '0005_tenant_labels', '0006_migration_runs'];
 
 describe('platform.migrations.main', () => {
   const env = useTestPlatform();

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { expect } from 'vitest';
-import type { PlatformOptions, StepMessage, StepName } from '../../src/index.js';
+import type { FleetMigrateOptions, PlatformOptions, StepMessage, StepName } from '../../src/index.js';
 import { adminQuery, databaseExists, uniqueName } from './env.js';
 import { runProcess } from './spawn.js';
 
@@ -21,6 +21,8 @@ export interface Crash {
   tenant?: string;
   /** The server `move` moves the tenant to. */
   to?: string;
+  /** The options of the `fleet` run, without callbacks (default `{ concurrency: 1 }`). */
+  fleet?: Omit<FleetMigrateOptions, 'onProgress' | 'onWave'>;
 }
 
 /**
@@ -40,6 +42,7 @@ export async function crashAt(crash: Crash): Promise<StepMessage> {
     CRASH_NAME: crash.name ?? `${crash.at} crash`,
     CRASH_TENANT: crash.tenant ?? '',
     CRASH_TO: crash.to ?? '',
+    ...(crash.fleet && { CRASH_FLEET: JSON.stringify(crash.fleet) }),
   });
   // Killed (no exit code), after printing the step it died at.
   expect(run.code, `${run.stdout}\n${run.stderr}`).toBeNull();

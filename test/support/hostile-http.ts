@@ -69,7 +69,9 @@ export async function pushBody(
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
   socket.destroy();
-  return { written, response: parseResponse(raw), error };
+  // A write that fails (EPIPE) once the server has answered and closed is no error of the exchange: only
+  // one that ends the connection before a complete response counts.
+  return { written, response: parseResponse(raw), error: complete() ? undefined : error };
 }
 
 function parseResponse(raw: Buffer): PushedBody['response'] {

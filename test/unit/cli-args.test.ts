@@ -115,6 +115,87 @@ describe('tenantdb command line', () => {
   it('takes --summary for status only', () => {
     expect(parseCliArgs(['status', '--summary']).summary).toBe(true);
     expect(parseCliArgs(['status']).summary).toBe(false);
+    expect(parseCliArgs(['health', '--timeout-ms', '250']).timeoutMs).toBe(250);
+    expect(parseCliArgs(['health']).timeoutMs).toBeUndefined();
+    expect(() => parseCliArgs(['status', '--timeout-ms', '250'])).toThrow(/does not apply/);
     expect(usage(['tenants', 'list', '--summary']).kind).toBe('USAGE');
+  });
+
+  it('the fleet-run commands: migrate plan, resume, down, revert, and runs', () => {
+    expect(parseCliArgs(['migrate', 'plan', '--label', 'plan=free', '--canary', '2'])).toMatchObject({
+      command: 'migrate plan',
+      operands: [],
+      labels: { plan: 'free' },
+      waves: [2, '100%'],
+    });
+    expect(parseCliArgs(['migrate', 'resume', 'r1', '--concurrency', '2'])).toMatchObject({ command: 'migrate resume', operands: ['r1'], concurrency: 2 });
+    expect(parseCliArgs(['migrate', 'down', '--to', '0100_x', '--server', 'eu1'])).toMatchObject({ command: 'migrate down', to: '0100_x', server: 'eu1' });
+    expect(parseCliArgs(['migrate', 'revert', 'r1', '--max-failures', '2'])).toMatchObject({ command: 'migrate revert', operands: ['r1'], maxFailures: 2 });
+    expect(parseCliArgs(['runs'])).toMatchObject({ command: 'runs', operands: [], limit: undefined });
+    expect(parseCliArgs(['runs', '--limit', '5'])).toMatchObject({ command: 'runs', limit: 5 });
+    expect(parseCliArgs(['runs', 'r1'])).toMatchObject({ command: 'runs', operands: ['r1'] });
+    // `migrate` alone and with its targets is still the command `migrate`.
+    expect(parseCliArgs(['migrate', 'tenants'])).toMatchObject({ command: 'migrate', operands: ['tenants'] });
+    expect(parseCliArgs(['migrate', 'plan', '--help'])).toMatchObject({ command: 'migrate plan', help: true });
+  });
+
+  it('--canary and --waves make the waves; the stop rules, dates and --only-failed are taken as given', () => {
+    const waves = (argv: string[]): unknown => parseCliArgs(['migrate', 'tenants', ...argv]).waves;
+    expect(waves([])).toBeUndefined();
+    expect(waves(['--canary', '5', '--waves', '10%,100%'])).toEqual([5, '10%', '100%']);
+    expect(waves(['--waves', '10, 25%, 100%'])).toEqual([10, '25%', '100%']);
+    expect(waves(['--waves', '2.5%,100%'])).toEqual(['2.5%', '100%']);
+    expect(waves(['--canary', '1'])).toEqual([1, '100%']);
+    expect(
+      parseCliArgs([
+        'migrate', '--max-failures', '3', '--max-failure-rate', '0.05', '--created-before', '2026-01-01',
+        '--created-after', '2025-06-01T00:00:00Z', '--tenant', 'b', '--tenant', 'a', '--only-failed', 'r1',
+      ]),
+    ).toMatchObject({
+      maxFailures: 3,
+      maxFailureRate: 0.05,
+      createdBefore: '2026-01-01',
+      createdAfter: '2025-06-01T00:00:00Z',
+      tenants: ['b', 'a'],
+      onlyFailed: 'r1',
+    });
+    expect(parseCliArgs(['migrate', '--max-failure-rate', '1']).maxFailureRate).toBe(1);
+  });
+
+  it('rejects bad fleet-run values and options that do not apply, as USAGE', () => {
+    for (const argv of [
+      ['--canary', '0'],
+      ['--canary', '1.5'],
+      ['--waves', ''],
+      ['--waves', '0%'],
+      ['--waves', '101%'],
+      ['--waves', '10%,,100%'],
+      ['--waves', 'ten'],
+      ['--waves', '-1'],
+      ['--max-failures', '0'],
+      ['--max-failure-rate', '0'],
+      ['--max-failure-rate', '1.01'],
+      ['--max-failure-rate', '5%'],
+      ['--max-failure-rate', 'NaN'],
+      ['--created-before', 'soon'],
+      ['--created-after', ''],
+      ['--only-failed', ' '],
+    ]) {
+      expect(usage(['migrate', 'tenants', ...argv]).kind, argv.join(' ')).toBe('USAGE');
+    }
+    expect(usage(['migrate', 'main', '--waves', '100%']).message).toContain('--waves');
+    expect(usage(['migrate', 'main', '--only-failed', 'r1']).kind).toBe('USAGE');
+    expect(usage(['migrate', 'plan', '--concurrency', '2']).kind).toBe('USAGE');
+    expect(usage(['migrate', 'plan', '--only-failed', 'r1']).kind).toBe('USAGE');
+    expect(usage(['migrate', 'plan', 'extra']).kind).toBe('USAGE');
+    expect(usage(['migrate', 'resume']).message).toContain('a run id');
+    expect(usage(['migrate', 'resume', 'r1', '--tenant', 'a']).kind).toBe('USAGE');
+    expect(usage(['migrate', 'down']).message).toContain('--to');
+    expect(usage(['migrate', 'down', '--to', '']).kind).toBe('USAGE');
+    expect(usage(['migrate', 'revert', 'r1', '--label', 'a=b']).kind).toBe('USAGE');
+    expect(usage(['runs', 'r1', '--limit', '2']).kind).toBe('USAGE');
+    expect(usage(['runs', '--limit', '0']).kind).toBe('USAGE');
+    expect(usage(['runs', 'a', 'b']).kind).toBe('USAGE');
+    expect(usage(['status', '--canary', '1']).kind).toBe('USAGE');
   });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { FleetProgressEvent } from '../../src/index.js';
 import { TenantDbError } from '../../src/index.js';
-import { createFleetProgress, moveProgressLine } from '../../src/cli/progress.js';
+import { createFleetProgress, moveProgressLine, waveLine } from '../../src/cli/progress.js';
 
 function stream(isTTY: boolean): { write(text: string): void; isTTY: boolean; text: string } {
   return {
@@ -49,6 +49,28 @@ describe('fleet migration progress', () => {
     expect(frames[0]).toBe(`tenants [${'-'.repeat(24)}] 0/3`);
     expect(frames.at(-1)).toBe(`tenants [${'#'.repeat(24)}] 3/3, 1 failed\n`);
     expect(out.text.match(/\n/g)).toHaveLength(1);
+  });
+
+  it('a line per wave started and ended, the halt named; on a terminal above the bar, which is drawn again', () => {
+    expect(waveLine({ type: 'wave-start', wave: 1, waves: 3, tenants: 1 })).toBe('wave 1/3: 1 tenant');
+    expect(waveLine({ type: 'wave-end', wave: 2, waves: 3, tenants: 4, succeeded: 3, failed: 1, skipped: 0, haltedBy: 'maxFailures' })).toBe(
+      'wave 2/3 done: 3 succeeded, 1 failed, 0 skipped; halted (maxFailures): no later wave starts',
+    );
+    const pipe = stream(false);
+    const plain = createFleetProgress(pipe, 'tenants');
+    plain.onWave({ type: 'wave-start', wave: 1, waves: 2, tenants: 3 });
+    plain.onProgress(events[1]!);
+    expect(pipe.text).toBe('wave 1/2: 3 tenants\n[1/3] ok tenant_a_1 (applied 0002_x)\n');
+
+    const tty = stream(true);
+    const bar = createFleetProgress(tty, 'tenants');
+    bar.onWave({ type: 'wave-start', wave: 1, waves: 2, tenants: 3 });
+    bar.onProgress(events[1]!);
+    bar.onWave({ type: 'wave-end', wave: 1, waves: 2, tenants: 3, succeeded: 3, failed: 0, skipped: 0 });
+    expect(tty.text).toBe(
+      `wave 1/2: 3 tenants\n\r\x1b[2Ktenants [${'#'.repeat(8)}${'-'.repeat(16)}] 1/3` +
+        `\r\x1b[2Kwave 1/2 done: 3 succeeded, 0 failed, 0 skipped\n\r\x1b[2Ktenants [${'#'.repeat(8)}${'-'.repeat(16)}] 1/3`,
+    );
   });
 
   it('scrubs secrets out of error messages', () => {

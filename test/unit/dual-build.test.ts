@@ -19,4 +19,22 @@ describe('the dual ESM/CJS build', () => {
     expect(typeof cjs.createPlatform).toBe('function');
     expect(typeof esm.createPlatform).toBe('function');
   });
+
+  it('loads the bullmq subpath both ways; its errors are TenantDbErrors of either build', async () => {
+    const cjs = createRequire(import.meta.url)(path.join(dist, 'bullmq.cjs'));
+    const esm = await import(pathToFileURL(path.join(dist, 'bullmq.js')).href);
+    const root = await import(pathToFileURL(path.join(dist, 'index.js')).href);
+    for (const mod of [cjs, esm]) {
+      expect(typeof mod.tenantQueue).toBe('function');
+      expect(typeof mod.tenantWorker).toBe('function');
+      let err: unknown;
+      try {
+        mod.tenantQueue(null, null);
+      } catch (e) {
+        err = e;
+      }
+      expect(err instanceof root.TenantDbError).toBe(true);
+      expect((err as { code?: string }).code).toBe('VALIDATION');
+    }
+  });
 });

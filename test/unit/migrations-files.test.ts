@@ -37,7 +37,7 @@ describe('migration files', () => {
     });
     const second = await folderWith({ '0001_z.sql': 'select 1;' });
     const files = await loadMigrationFiles('main', [first, second]);
-    const builtIn = ['0001_initial', '0002_tenant_dropping', '0003_tenant_credentials', '0004_tenant_moves', '0005_tenant_labels'];
+    const builtIn = ['0001_initial', '0002_tenant_dropping', '0003_tenant_credentials', '0004_tenant_moves', '0005_tenant_labels', '0006_migration_runs'];
     expect(files.map((f) => f.name)).toEqual([...builtIn, '0002_a', '0010_b', '0001_z']);
     expect(files[0]!.path).toBe(path.join(repo, 'migrations', 'main', '0001_initial.sql'));
     expect(files[builtIn.length]).toEqual({

@@ -31,13 +31,16 @@ describe('resolveMimeType', () => {
     ['clip.mp4', 'video/mp4'],
     ['sound.wav', 'audio/wav'],
     ['archive.7z', 'application/x-7z-compressed'],
+    ['module.wasm', 'application/wasm'],
+    ['script.js', 'text/javascript'],
   ])('guesses %s as %s', (filename, expected) => {
     expect(resolveMimeType(filename)).toBe(expected);
   });
 
   it('falls back to application/octet-stream', () => {
     expect(DEFAULT_MIME_TYPE).toBe('application/octet-stream');
-    for (const name of ['noextension', 'file.unknownext', '.env', 'trailing.', 'a.constructor', 'a.__proto__', 'a.toString']) {
+    // A bare `pdf` or a hidden `.pdf` has no extension, though mime-types' lookup would take either for one.
+    for (const name of ['noextension', 'file.unknownext', '.env', 'trailing.', 'a.constructor', 'a.__proto__', 'a.toString', 'pdf', '.pdf', 'dir.pdf/file']) {
       expect(resolveMimeType(name)).toBe('application/octet-stream');
     }
     expect(mimeTypeFromExtension('x.hasOwnProperty')).toBeUndefined();
