@@ -36,6 +36,12 @@ const SERVER_MAX_CONNECTIONS = 100;
  */
 const OUTSIDE_BUDGET = 10 + 2 + 2 + 1;
 const CREATE_CONCURRENCY = 16;
+/**
+ * Enough calls for the other checks to mean something (every caller busy through the slope window), not a
+ * speed target: throughput is printed, and speed is the benchmarks' business. A machine of this kind has
+ * run it at 288 calls/s, and at 53/s with zero errors on a day its PostgreSQL took 24 ms per connection.
+ */
+const MIN_CALLS = CALLERS * 20;
 const ACTIVITY_EVERY_MS = 100;
 const MIB = 1024 * 1024;
 /** Zipf draws, cycled: a power of two, so the index is a mask. */
@@ -384,7 +390,7 @@ describe(`soak: ${TENANTS} tenants, ${CALLERS} callers, Zipf ${ZIPF_S}, ${SOAK_M
   }, 300_000);
 
   it('every call of the warm-up and of the measured run succeeds', () => {
-    expect(figures.calls).toBeGreaterThan(CALLERS * 100);
+    expect(figures.calls).toBeGreaterThan(MIN_CALLS);
     expect(figures.warmup.errorsByCode, figures.warmup.firstErrors.join('\n')).toEqual({});
     expect(figures.errorsByCode, figures.firstErrors.join('\n')).toEqual({});
   });
