@@ -26,7 +26,14 @@ const ZIPF_S = 1.1;
 /** JIT, tenant cache and pools settle here; its calls must succeed too, but its figures are kept apart. */
 const WARMUP_MS = 30_000;
 const SOAK_MS = 60_000;
-/** The memory slopes are fitted over the last 40 s of the 60. */
+/**
+ * The memory slopes are fitted over the last 40 s of the 60. Two are judged: heapUsed after a full GC (what
+ * JavaScript holds on to) and RSS outside V8's heap (RSS − heapTotal: sockets, buffers, anything malloc'd).
+ * RSS itself and heapTotal are printed, not judged: heapTotal is V8 sizing its own spaces, in 256 KiB pages
+ * and semispace resizes that it gives back in its own time, and one such step inside a 40 s window reads
+ * as more than 1 MiB/min (a CI run: RSS +2.05 MiB/min with heapUsed at −0.16; a local run: RSS +0.47, all of
+ * it heapTotal, RSS − heapTotal +0.00).
+ */
 const SLOPE_WINDOW_MS = 40_000;
 const MAX_SLOPE_MIB_PER_MIN = 1;
 const SERVER_MAX_CONNECTIONS = 100;
@@ -122,6 +129,9 @@ interface MemoryFigures {
   samplesInWindow: number;
   heapSlope: number;
   rssSlope: number;
+  heapTotalSlope: number;
+  /** RSS − heapTotal. */
+  nativeSlope: number;
   /** heapUsed and RSS at the start and the end of the measured run. */
   heapMiB: [number, number];
   rssMiB: [number, number];
@@ -176,10 +186,13 @@ function startMemorySampler(): { measuring(): void; stop(): MemoryFigures } {
       while (first < n && minutes[first]! < windowStart) first++;
       const window = (a: Float64Array): Float64Array => a.subarray(first, n);
       const round = (x: number): number => Math.round(x * 1000) / 1000;
+      const native = Float64Array.from(rss.subarray(0, n), (r, i) => r - heapTotal[i]!);
       return {
         samplesInWindow: n - first,
         heapSlope: leastSquaresSlope(window(minutes), window(heap)),
         rssSlope: leastSquaresSlope(window(minutes), window(rss)),
+        heapTotalSlope: leastSquaresSlope(window(minutes), window(heapTotal)),
+        nativeSlope: leastSquaresSlope(window(minutes), window(native)),
         heapMiB: [heap[measuredFrom]!, heap[n - 1]!],
         rssMiB: [rss[measuredFrom]!, rss[n - 1]!],
         series: Array.from({ length: n - measuredFrom }, (_, k) => {
@@ -327,6 +340,8 @@ describe(`soak: ${TENANTS} tenants, ${CALLERS} callers, Zipf ${ZIPF_S}, ${SOAK_M
         windowSeconds: SLOPE_WINDOW_MS / 1000,
         heapSlopeMiBPerMin: memory.heapSlope,
         rssSlopeMiBPerMin: memory.rssSlope,
+        heapTotalSlopeMiBPerMin: memory.heapTotalSlope,
+        nativeSlopeMiBPerMin: memory.nativeSlope,
         heapMiB: memory.heapMiB,
         rssMiB: memory.rssMiB,
         series: memory.series,
@@ -350,7 +365,8 @@ describe(`soak: ${TENANTS} tenants, ${CALLERS} callers, Zipf ${ZIPF_S}, ${SOAK_M
         ['hits / misses / evictions', `${p.hits} / ${p.misses} / ${p.evictions} (since start: ${p.totals.hits} / ${p.totals.misses} / ${p.totals.evictions})`],
         ['distinct tenants touched', `${distinctTenants}; sessions opened ${sessions.total}, databases with more than 4 ${sessions.reopened}`],
         ['heap slope', `${fixed(memory.heapSlope, 3)} MiB/min (last ${SLOPE_WINDOW_MS / 1000} s; ${fixed(memory.heapMiB[0])} → ${fixed(memory.heapMiB[1])} MiB)`],
-        ['RSS slope', `${fixed(memory.rssSlope, 3)} MiB/min (${fixed(memory.rssMiB[0])} → ${fixed(memory.rssMiB[1])} MiB)`],
+        ['RSS − heapTotal slope', `${fixed(memory.nativeSlope, 3)} MiB/min`],
+        ['RSS, heapTotal slopes', `${fixed(memory.rssSlope, 3)}, ${fixed(memory.heapTotalSlope, 3)} MiB/min (RSS ${fixed(memory.rssMiB[0])} → ${fixed(memory.rssMiB[1])} MiB; not judged)`],
         ['report', REPORT_PATH],
       ]),
     );
@@ -413,9 +429,9 @@ describe(`soak: ${TENANTS} tenants, ${CALLERS} callers, Zipf ${ZIPF_S}, ${SOAK_M
     expect(figures.sessions.reopened).toBeGreaterThan(0);
   });
 
-  it(`keeps heap and RSS flat: least-squares slope over the last ${SLOPE_WINDOW_MS / 1000} s under ${MAX_SLOPE_MIB_PER_MIN} MiB/min`, () => {
+  it(`keeps heapUsed and RSS outside V8's heap flat: least-squares slope over the last ${SLOPE_WINDOW_MS / 1000} s under ${MAX_SLOPE_MIB_PER_MIN} MiB/min`, () => {
     expect(figures.memory.samplesInWindow).toBeGreaterThanOrEqual(30);
     expect(figures.memory.heapSlopeMiBPerMin).toBeLessThan(MAX_SLOPE_MIB_PER_MIN);
-    expect(figures.memory.rssSlopeMiBPerMin).toBeLessThan(MAX_SLOPE_MIB_PER_MIN);
+    expect(figures.memory.nativeSlopeMiBPerMin).toBeLessThan(MAX_SLOPE_MIB_PER_MIN);
   });
 });
