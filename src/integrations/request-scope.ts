@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { HTTP_STATUS, TenantDbError } from '../errors.js';
 import type { Tenant } from '../tenants/types.js';
 import type { TenantContext, WithTenantOptions } from '../scope/types.js';
@@ -28,13 +29,34 @@ function clientGone(): Error {
 /** How long a request whose body an upload gave up on waits for its response before its socket is closed anyway. */
 const ANSWER_GRACE_MS = 30_000;
 
+/** How long the socket of such a request stays open, unread, after its response went out. */
+const LINGER_MS = 1_000;
+
+/**
+ * Closing a socket with unread bytes in its receive buffer makes the kernel reset the connection, and the
+ * reset can reach the client before it has read the response sent just before: it then sees ECONNRESET or
+ * EPIPE instead of the 400 (a slow machine showed it). Node closes the socket as soon as a `Connection:
+ * close` response is flushed (`destroySoon`); for this socket the close comes {@link LINGER_MS} later
+ * instead. The response still ends with a FIN, so the client sees it whole at once; nothing more is read.
+ */
+function lingerBeforeClose(socket: Socket): void {
+  const destroySoon = socket.destroySoon;
+  socket.destroySoon = function lingering(this: Socket): void {
+    socket.destroySoon = destroySoon;
+    if (this.writable) this.end();
+    const timer = setTimeout(() => this.destroy(), LINGER_MS);
+    timer.unref();
+    this.once('close', () => clearTimeout(timer));
+  };
+}
+
 /**
  * Lets the error response of a request whose body an upload gave up on part way (over
  * `documents.maxBytes`, a store that failed) reach the client. The upload destroys the body it was
  * reading, and destroying an unfinished request destroys its socket: the client would get a connection
  * reset instead of the 400. So, until the response is sent, a destroy of the request only stops reading
  * it: nothing more is read or buffered (the client's writes back up), and the response goes with
- * `Connection: close`, after which Node closes the socket. Without a response within
+ * `Connection: close`, after which the socket closes (see {@link lingerBeforeClose}). Without a response within
  * {@link ANSWER_GRACE_MS}, the request is destroyed after all. A request the client already dropped,
  * that was read to its end, or whose response has begun, is destroyed at once, as before.
  */
@@ -56,6 +78,7 @@ function answerBeforeDestroy(request: IncomingMessage, res: ServerResponse): voi
       request.unpipe();
       request.pause();
       res.shouldKeepAlive = false;
+      lingerBeforeClose(request.socket);
       const timer = setTimeout(() => {
         restore();
         if (!request.destroyed) destroy.call(request, error);
